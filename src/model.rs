@@ -1,0 +1,162 @@
+//! The compact, typed rows the per-account stage works on, and the rows it
+//! produces. Times are microseconds since the Unix epoch (UTC); the billing
+//! time zone is applied where cycles and calendar days are computed.
+
+use rust_decimal::Decimal;
+
+/// Microseconds since 1970-01-01T00:00:00Z.
+pub type Micros = i64;
+
+/// Package kinds, in the default deduction order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PackageKind {
+    Free,
+    Campaign,
+    Prepaid,
+}
+
+impl PackageKind {
+    pub fn parse(s: &str) -> Option<PackageKind> {
+        match s {
+            "free" => Some(PackageKind::Free),
+            "campaign" => Some(PackageKind::Campaign),
+            "prepaid" => Some(PackageKind::Prepaid),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Free => "free",
+            PackageKind::Campaign => "campaign",
+            PackageKind::Prepaid => "prepaid",
+        }
+    }
+}
+
+/// One row of the `packages` input, validated. Quantities are in billing units
+/// as in the file; `remaining_measure` is the exact balance in measure units
+/// (seconds for minute-billed items) when the file carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    pub package_id: String,
+    pub account_id: String,
+    pub item: String,
+    pub kind: PackageKind,
+    pub size: Decimal,
+    pub remaining: Decimal,
+    pub remaining_measure: Option<Decimal>,
+    pub effective_at: Micros,
+    pub expires_at: Micros,
+    pub price: Option<Decimal>,
+    pub currency: Option<String>,
+    pub refunded_at: Option<Micros>,
+    /// Source position, for messages.
+    pub file: String,
+    pub row: u64,
+}
+
+/// Per account and product settings (`accounts` input), with catalog defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSetting {
+    pub account_id: String,
+    pub product: String,
+    pub postpaid_enabled: Option<bool>,
+    /// `usage`, `concurrent` or `qps`.
+    pub billing_mode: String,
+    pub suspended_from: Option<Micros>,
+    pub suspended_until: Option<Micros>,
+}
+
+/// One row of the `subscriptions` input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub subscription_id: String,
+    pub account_id: String,
+    pub item: String,
+    pub quantity: Decimal,
+    /// `day` or `month`.
+    pub term: String,
+    pub starts_at: Micros,
+    pub ends_at: Micros,
+}
+
+/// A reduced usage row: all successful, de-duplicated events of one account,
+/// item and price key whose event time lies in `[start, end)`. Buckets never
+/// straddle a cycle boundary, a package's effective / expiry / refund time or a
+/// suspension edge, so everything deduction needs is constant inside one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub account_id: String,
+    pub item: String,
+    pub region: Option<String>,
+    pub resolution: Option<String>,
+    pub cycle_start: Micros,
+    pub start: Micros,
+    pub end: Micros,
+    /// Billable quantity in measure units, after per-task rounding.
+    pub quantity: Decimal,
+    pub events: u64,
+    /// Earliest event time in the bucket.
+    pub first_time: Micros,
+    /// The earliest event (ties by event id).
+    pub first_event_id: String,
+}
+
+/// `invoice_lines` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceLine {
+    pub account_id: String,
+    pub item: String,
+    /// `usage`, `purchase`, `subscription` or `refund`.
+    pub charge_type: String,
+    pub cycle_start: Micros,
+    pub usage_quantity: Decimal,
+    pub free_quantity: Decimal,
+    pub campaign_quantity: Decimal,
+    pub prepaid_quantity: Decimal,
+    pub postpaid_quantity: Decimal,
+    pub tier: Option<String>,
+    pub unit_price: Option<Decimal>,
+    pub amount: Decimal,
+    pub currency: String,
+    /// `package_id:quantity` pairs drawn, `;`-separated.
+    pub packages: String,
+    // Columns after the contract's.
+    pub region: Option<String>,
+    pub resolution: Option<String>,
+    /// Usage covered by a concurrency / QPS subscription (not rated per call).
+    pub subscription_quantity: Decimal,
+    /// Usage refused (postpaid off, suspended, no price): reported in exceptions.
+    pub refused_quantity: Decimal,
+    pub events: u64,
+    /// Package or subscription id for purchase / refund / subscription lines.
+    pub reference: Option<String>,
+}
+
+/// `package_ledger` row: the package as it closes the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    pub package: Package,
+    pub opening: Decimal,
+    pub deducted: Decimal,
+    pub expired: Decimal,
+    pub refunded: Decimal,
+    pub closing: Decimal,
+    /// Exact closing balance in measure units.
+    pub closing_measure: Decimal,
+}
+
+/// `exceptions` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExceptionRow {
+    pub account_id: String,
+    pub item: String,
+    pub event_id: Option<String>,
+    pub event_time: Option<Micros>,
+    /// `postpaid_disabled`, `account_suspended`, `unknown_item`, `no_price`, `refund_rejected`.
+    pub reason: String,
+    pub quantity: Decimal,
+    pub package_id: Option<String>,
+    pub events: u64,
+    pub detail: String,
+}
