@@ -1,0 +1,211 @@
+//! The command line: `reckon run`, `reckon catalog check|show`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::policy::{Config, Policy};
+use crate::run::{self, RunOptions, Summary};
+
+#[derive(Debug, Parser)]
+#[command(name = "reckon", version, about = "Close the month on cloud AI API spend: rate usage, deduct packages, write invoices")]
+pub struct Cli {
+    /// More log output (stage timings); RUST_LOG overrides.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// Print one summary line and no progress.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rate a month of usage, deduct packages, write invoices, ledger and exceptions.
+    Run {
+        /// The billing month, YYYY-MM (in the catalog's billing time zone).
+        #[arg(long)]
+        period: String,
+        /// Directory with usage, packages, accounts, subscriptions (Parquet or CSV).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output directory for this period (replaced whole when the run succeeds).
+        #[arg(long)]
+        out: PathBuf,
+        /// Price catalog directory.
+        #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG")]
+        catalog: PathBuf,
+        /// TOML config (`[deduction]` policy).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Zone for naive timestamps (e.g. +08:00); without it they are rejected.
+        #[arg(long)]
+        assume_tz: Option<String>,
+    },
+    /// Inspect the price catalog.
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+        /// Price catalog directory.
+        #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG", global = true)]
+        catalog: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogAction {
+    /// Validate the catalog: tiers, currencies, package prices, time zones.
+    Check,
+    /// Print one item or subscription item with its prices and their sources.
+    Show { item: String },
+}
+
+/// Run the command line; the returned code is the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let level = if cli.verbose { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("reckon: error: {e:#}");
+            2
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Run {
+            period,
+            input,
+            out,
+            catalog,
+            config,
+            assume_tz,
+        } => {
+            let policy = match config {
+                Some(p) => Config::load(p)?.deduction.unwrap_or_default(),
+                None => Policy::default(),
+            };
+            let assume_offset = assume_tz
+                .as_deref()
+                .map(crate::catalog::parse_offset)
+                .transpose()?;
+            let spinner = progress(cli.quiet, &format!("closing {period}"));
+            let summary = run::run(&RunOptions {
+                period: period.clone(),
+                input: input.clone(),
+                out: out.clone(),
+                catalog: catalog.clone(),
+                policy,
+                assume_offset,
+            });
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let summary = summary?;
+            print_summary(&summary, cli.quiet);
+            Ok(0)
+        }
+        Command::Catalog { action, catalog } => {
+            let cat = Catalog::load(catalog)?;
+            match action {
+                CatalogAction::Check => {
+                    let problems = crate::catalog_load::check(&cat);
+                    if problems.is_empty() {
+                        let items = cat.item_ids().len();
+                        let subs = cat.subscription_ids().len();
+                        println!(
+                            "catalog {} ok: {} products, {items} items, {subs} subscription items (version {})",
+                            catalog.display(),
+                            cat.products.len(),
+                            &cat.version[..12.min(cat.version.len())]
+                        );
+                        Ok(0)
+                    } else {
+                        for p in &problems {
+                            println!("{p}");
+                        }
+                        eprintln!("reckon: catalog {} has {} problem(s)", catalog.display(), problems.len());
+                        Ok(2)
+                    }
+                }
+                CatalogAction::Show { item } => match crate::catalog_load::show(&cat, item) {
+                    Some(text) => {
+                        println!("{text}");
+                        Ok(0)
+                    }
+                    None => {
+                        eprintln!(
+                            "reckon: error: no item {item:?} in catalog {} (known: {})",
+                            catalog.display(),
+                            cat.item_ids().into_iter().chain(cat.subscription_ids()).collect::<Vec<_>>().join(", ")
+                        );
+                        Ok(2)
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn progress(quiet: bool, msg: &str) -> Option<indicatif::ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(pb)
+}
+
+fn print_summary(s: &Summary, quiet: bool) {
+    let totals: Vec<String> = s.totals.iter().map(|(c, t)| format!("{t} {c}")).collect();
+    let exc: u64 = s.exceptions.values().sum();
+    let usage = s.stats.iter().find(|t| t.table == "usage");
+    let counts = usage
+        .map(|u| {
+            format!(
+                "usage rows read {} = accepted {} + rejected {} + duplicates {}",
+                u.read, u.accepted, u.rejected, u.duplicates
+            )
+        })
+        .unwrap_or_default();
+    if quiet {
+        println!(
+            "reckon {}: {} invoices, total {}, {exc} exceptions, {counts}; outputs in {}",
+            s.period,
+            s.invoices.len(),
+            totals.join(" + "),
+            s.out.display()
+        );
+        return;
+    }
+    println!("reckon closed {} -> {}", s.period, s.out.display());
+    println!("{counts}");
+    println!();
+    println!("{:<16} {:>4} {:>14} {:>14} {:>14} {:>14} {:>14}", "account", "cur", "usage", "purchases", "subscriptions", "refunds", "total");
+    for i in &s.invoices {
+        println!(
+            "{:<16} {:>4} {:>14} {:>14} {:>14} {:>14} {:>14}",
+            i.account_id, i.currency, i.usage_amount, i.purchase_amount, i.subscription_amount, i.refund_amount, i.total
+        );
+    }
+    println!();
+    println!("totals: {}", totals.join(", "));
+    let by_reason: Vec<String> = s.exceptions.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    println!("exceptions: {exc} ({})", by_reason.join(", "));
+    println!(
+        "outputs: invoice_lines, invoices, package_ledger, exceptions, rejects, duplicates (.parquet and .csv), manifest.json in {}",
+        s.out.display()
+    );
+}

@@ -1,0 +1,344 @@
+//! The event-level stage, all polars expressions: per-task rounding, settlement
+//! cycles in the billing time zone, and the reduction of events to compact
+//! [`Bucket`]s for the per-account stage.
+//!
+//! ## Buckets that never straddle a cut
+//! Deduction needs to know, for every event, which packages are valid, whether
+//! the account is suspended and whether a refund has happened. Those change only
+//! at *cut points*: a package's `effective_at`, `expires_at` and in-period
+//! `refunded_at`, and suspension edges. Between two cut points the greedy,
+//! priority-ordered deduction of a sum equals the deduction of its events one by
+//! one, so events may be summed as long as no bucket contains a cut.
+//!
+//! Each event goes to the coarsest aligned bucket (the cycle, then its calendar
+//! day, hour, minute, second, else its exact instant, all in the billing time
+//! zone) that no cut of its account and item falls strictly inside. Whether a
+//! bucket is cut is a hash join against a small table of marked buckets per
+//! level, so the work stays linear in events and streaming-friendly; accounts
+//! without cuts in the period collapse to one row per item and cycle.
+
+use polars::prelude::*;
+use rust_decimal::prelude::*;
+
+use crate::catalog::{Catalog, Cycle, Measure};
+use crate::engine::{PartialBucket, PartialResolution};
+use crate::error::Result;
+use crate::model::{Bucket, Micros};
+use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
+
+const MICRO: i64 = 1_000_000;
+/// The bucket levels finer than a day, coarse to fine.
+const LEVELS: [(&str, i64); 4] = [("day", DAY), ("hour", HOUR), ("minute", MINUTE), ("second", SECOND)];
+/// Stand-in width for the month cycle (wider than any fixed level).
+const MONTH_W: i64 = i64::MAX;
+
+/// A point in time where deduction state may change for one account and item.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cut {
+    pub account_id: String,
+    pub item: String,
+    pub at: Micros,
+}
+
+/// Per-item parameters as a small frame joined onto the events.
+fn item_params(catalog: &Catalog) -> Result<DataFrame> {
+    let mut ids = Vec::new();
+    let mut measure = Vec::new();
+    let mut step = Vec::new();
+    let mut preview = Vec::new();
+    let mut cycle_w = Vec::new();
+    for p in &catalog.products {
+        for i in &p.items {
+            ids.push(i.id.clone());
+            measure.push(
+                match i.measure {
+                    Measure::Count | Measure::Quantity | Measure::Tokens => "quantity",
+                    Measure::InputPlusOutputSeconds => "in_out",
+                    Measure::InputSeconds => "in",
+                    Measure::OutputSeconds => "out",
+                }
+                .to_string(),
+            );
+            // Steps are validated positive decimals with at most 6 places.
+            let s = i
+                .rounding
+                .as_ref()
+                .and_then(|r| (r.step * Decimal::from(MICRO)).to_i64())
+                .unwrap_or(0);
+            step.push(s);
+            preview.push(i.free_when_preview);
+            cycle_w.push(match i.cycle {
+                Cycle::Hour => HOUR,
+                Cycle::Day => DAY,
+                Cycle::Month => MONTH_W,
+            });
+        }
+    }
+    Ok(df!(
+        "item" => ids,
+        "_measure" => measure,
+        "_step" => step,
+        "_free_preview" => preview,
+        "_cycle_w" => cycle_w,
+    )?)
+}
+
+/// Billable measure per event in micro-units, after per-task rounding and the
+/// preview-only rule. Expects the item parameters joined on.
+fn billable_micro() -> Expr {
+    let qty = col("quantity_micro");
+    let inp = col("input_micro").fill_null(lit(0i64));
+    let outp = col("output_micro").fill_null(lit(0i64));
+    let m = when(col("_measure").eq(lit("in_out")))
+        .then(inp.clone() + outp.clone())
+        .when(col("_measure").eq(lit("in")))
+        .then(inp)
+        .when(col("_measure").eq(lit("out")))
+        .then(outp)
+        .otherwise(qty);
+    let step = col("_step");
+    let rounded = when(step.clone().gt(lit(0i64)))
+        .then((m.clone() + step.clone() - lit(1i64)).floor_div(step.clone()) * step)
+        .otherwise(m);
+    when(col("_free_preview").and(col("preview_only")))
+        .then(lit(0i64))
+        .otherwise(rounded)
+}
+
+/// Successful events with the item parameters, billable micro-units (`_m`) and
+/// local time (`_local`) attached.
+fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<LazyFrame> {
+    let params = item_params(catalog)?.lazy();
+    let offset = i64::from(period.offset) * MICRO;
+    Ok(usage
+        .filter(col("success"))
+        .join(
+            params,
+            [col("item")],
+            [col("item")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_columns([
+            billable_micro().alias("_m"),
+            (col("t") + lit(offset)).alias("_local"),
+        ]))
+}
+
+/// The marked (cut) buckets per level, in local micro-units.
+fn marks(cuts: &[Cut], period: &Period) -> Result<Vec<(i64, DataFrame)>> {
+    let offset = i64::from(period.offset) * MICRO;
+    let (start, end) = (period.start(), period.end());
+    let inner: Vec<&Cut> = cuts.iter().filter(|c| start < c.at && c.at < end).collect();
+    let mut out = Vec::new();
+    // Month level: a pair with any cut strictly inside the period.
+    let levels = std::iter::once(MONTH_W).chain(LEVELS.iter().map(|l| l.1));
+    for w in levels {
+        let mut acc = Vec::new();
+        let mut item = Vec::new();
+        let mut b = Vec::new();
+        for c in &inner {
+            let local = c.at + offset;
+            let (aligned, bucket) = if w == MONTH_W {
+                (false, 0)
+            } else {
+                (local.rem_euclid(w) == 0, local.div_euclid(w))
+            };
+            if !aligned {
+                acc.push(c.account_id.clone());
+                item.push(c.item.clone());
+                b.push(bucket);
+            }
+        }
+        let df = df!("account_id" => acc, "item" => item, "_b" => b)?
+            .lazy()
+            .unique_stable(None, UniqueKeepStrategy::First)
+            .with_column(lit(true).alias("_cut"))
+            .collect()?;
+        out.push((w, df));
+    }
+    Ok(out)
+}
+
+/// Reduce a period's usage to buckets (sorted by account, item, price key, start).
+pub fn reduce(usage: LazyFrame, catalog: &Catalog, period: &Period, cuts: &[Cut]) -> Result<Vec<Bucket>> {
+    let offset = i64::from(period.offset) * MICRO;
+    let pstart_local = period.start() + offset;
+    let mut lf = prepared(usage, catalog, period)?;
+
+    // Flag, level by level, whether the event's aligned bucket holds a cut.
+    for (w, m) in marks(cuts, period)? {
+        let flag = format!("_cut_{w}");
+        if m.height() == 0 {
+            lf = lf.with_column(lit(false).alias(&flag));
+            continue;
+        }
+        let key = if w == MONTH_W {
+            lit(0i64)
+        } else {
+            col("_local").floor_div(lit(w))
+        };
+        lf = lf
+            .with_column(key.alias("_b"))
+            .join(
+                m.lazy(),
+                [col("account_id"), col("item"), col("_b")],
+                [col("account_id"), col("item"), col("_b")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_column(col("_cut").fill_null(lit(false)).alias(&flag))
+            .drop(cols(["_b", "_cut"]));
+    }
+    let cut = |w: i64| col(format!("_cut_{w}"));
+    let cw = col("_cycle_w");
+    let floor = |w: i64| col("_local").floor_div(lit(w)) * lit(w);
+    // Coarsest uncut level wins: build the choice from the finest level out.
+    let mut bucket_start = col("_local");
+    let mut bucket_width = lit(1i64);
+    for (_, w) in LEVELS.iter().rev() {
+        let cond = cw.clone().gt_eq(lit(*w)).and(cut(*w).not());
+        bucket_start = when(cond.clone()).then(floor(*w)).otherwise(bucket_start);
+        bucket_width = when(cond).then(lit(*w)).otherwise(bucket_width);
+    }
+    let whole_period = cw.clone().eq(lit(MONTH_W)).and(cut(MONTH_W).not());
+    let bucket_start = when(whole_period.clone()).then(lit(pstart_local)).otherwise(bucket_start);
+    let bucket_width = when(whole_period)
+        .then(lit(period.end() - period.start()))
+        .otherwise(bucket_width);
+    let cycle_start = when(cw.clone().eq(lit(MONTH_W)))
+        .then(lit(pstart_local))
+        .otherwise(col("_local").floor_div(cw.clone()) * cw);
+
+    let whole = col("_m").floor_div(lit(MICRO));
+    let frac = col("_m") - whole.clone() * lit(MICRO);
+    let df = lf
+        .with_columns([
+            bucket_start.alias("_bstart"),
+            bucket_width.alias("_bw"),
+            cycle_start.alias("_cstart"),
+        ])
+        .group_by([
+            col("account_id"),
+            col("item"),
+            col("region"),
+            col("resolution"),
+            col("_cstart"),
+            col("_bstart"),
+            col("_bw"),
+        ])
+        .agg([
+            whole.cast(DataType::Decimal(38, 0)).sum().alias("_whole"),
+            frac.sum().alias("_frac"),
+            len().alias("_events"),
+            col("t").min().alias("_first_t"),
+            col("event_id")
+                .filter(col("t").eq(col("t").min()))
+                .min()
+                .alias("_first_id"),
+        ])
+        .sort(
+            ["account_id", "item", "region", "resolution", "_bstart"],
+            SortMultipleOptions::default().with_nulls_last(false),
+        )
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+
+    let n = df.height();
+    let s = |name: &str| df.column(name).and_then(|c| c.str().cloned());
+    let i = |name: &str| df.column(name).and_then(|c| c.cast(&DataType::Int64)?.i64().cloned());
+    let (acc, item, region, resolution) = (s("account_id")?, s("item")?, s("region")?, s("resolution")?);
+    let (cstart, bstart, bw, frac, events, first_t) =
+        (i("_cstart")?, i("_bstart")?, i("_bw")?, i("_frac")?, i("_events")?, i("_first_t")?);
+    let first_id = s("_first_id")?;
+    let whole = df.column("_whole")?.cast(&DataType::String)?;
+    let whole = whole.str()?;
+    let mut out = Vec::with_capacity(n);
+    for r in 0..n {
+        let w = Decimal::from_str(whole.get(r).unwrap_or("0")).unwrap_or_default();
+        let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
+        let b0 = bstart.get(r).unwrap_or(0) - offset;
+        out.push(Bucket {
+            account_id: acc.get(r).unwrap_or_default().to_string(),
+            item: item.get(r).unwrap_or_default().to_string(),
+            region: region.get(r).map(str::to_string),
+            resolution: resolution.get(r).map(str::to_string),
+            cycle_start: cstart.get(r).unwrap_or(0) - offset,
+            start: b0,
+            end: b0.saturating_add(bw.get(r).unwrap_or(1)),
+            quantity: (w + f).normalize(),
+            events: events.get(r).unwrap_or(0) as u64,
+            first_time: first_t.get(r).unwrap_or(0),
+            first_event_id: first_id.get(r).unwrap_or_default().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The second pass: for each partly refused bucket, walk its events in event
+/// order (time, then id) and find the first refused one and how many were.
+pub fn resolve_partials(
+    usage: LazyFrame,
+    catalog: &Catalog,
+    period: &Period,
+    partials: &[PartialBucket],
+) -> Result<Vec<Option<PartialResolution>>> {
+    if partials.is_empty() {
+        return Ok(Vec::new());
+    }
+    let funded: Vec<i64> = partials
+        .iter()
+        .map(|p| (p.funded * Decimal::from(MICRO)).to_i64().unwrap_or(i64::MAX))
+        .collect();
+    let table = df!(
+        "_pid" => (0..partials.len() as i64).collect::<Vec<_>>(),
+        "account_id" => partials.iter().map(|p| p.account_id.clone()).collect::<Vec<_>>(),
+        "item" => partials.iter().map(|p| p.item.clone()).collect::<Vec<_>>(),
+        "_region" => partials.iter().map(|p| p.region.clone()).collect::<Vec<_>>(),
+        "_resolution" => partials.iter().map(|p| p.resolution.clone()).collect::<Vec<_>>(),
+        "_start" => partials.iter().map(|p| p.start).collect::<Vec<_>>(),
+        "_end" => partials.iter().map(|p| p.end).collect::<Vec<_>>(),
+        "_funded" => funded,
+    )?;
+    let df = prepared(usage, catalog, period)?
+        .join(
+            table.lazy(),
+            [col("account_id"), col("item")],
+            [col("account_id"), col("item")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(
+            col("region")
+                .eq_missing(col("_region"))
+                .and(col("resolution").eq_missing(col("_resolution")))
+                .and(col("t").gt_eq(col("_start")))
+                .and(col("t").lt(col("_end"))),
+        )
+        .sort(["_pid", "t", "event_id"], SortMultipleOptions::default())
+        .with_column(col("_m").cum_sum(false).over([col("_pid")])?.alias("_cum"))
+        .filter(col("_cum").gt(col("_funded")))
+        .group_by([col("_pid")])
+        .agg([
+            col("t").min().alias("_first_t"),
+            col("event_id")
+                .filter(col("t").eq(col("t").min()))
+                .min()
+                .alias("_first_id"),
+            len().alias("_n"),
+        ])
+        .collect()?;
+    let mut out = vec![None; partials.len()];
+    let pid = df.column("_pid")?.i64()?.clone();
+    let t = df.column("_first_t")?.i64()?.clone();
+    let id = df.column("_first_id")?.str()?.clone();
+    let n = df.column("_n")?.cast(&DataType::Int64)?;
+    let n = n.i64()?;
+    for r in 0..df.height() {
+        if let (Some(p), Some(t), Some(id), Some(n)) = (pid.get(r), t.get(r), id.get(r), n.get(r)) {
+            out[p as usize] = Some(PartialResolution {
+                first_time: t,
+                first_event_id: id.to_string(),
+                refused_events: n as u64,
+            });
+        }
+    }
+    Ok(out)
+}

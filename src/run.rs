@@ -1,0 +1,438 @@
+//! One period's run: ingest, reduce, deduct and rate, write.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::catalog::{self, Catalog};
+use crate::engine::{self, AccountInput, AccountResult, Context, PartialBucket};
+use crate::error::{Error, Result};
+use crate::ingest::{self, IngestOptions, Ingested, TableStats};
+use crate::model::*;
+use crate::output::{Col, Staging, Table, MONEY_SCALE, PRICE_SCALE, QTY_SCALE};
+use crate::period::Period;
+use crate::policy::Policy;
+use crate::reduce::{self, Cut};
+
+/// What a run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub period: String,
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub catalog: PathBuf,
+    pub policy: Policy,
+    pub assume_offset: Option<i32>,
+}
+
+/// The computed month, before it is written.
+#[derive(Debug, Clone, Default)]
+pub struct Month {
+    pub lines: Vec<InvoiceLine>,
+    pub invoices: Vec<InvoiceRow>,
+    pub ledger: Vec<LedgerRow>,
+    pub exceptions: Vec<ExceptionRow>,
+}
+
+/// `invoices` row: one per account and currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvoiceRow {
+    pub account_id: String,
+    pub currency: String,
+    pub usage_amount: Decimal,
+    pub purchase_amount: Decimal,
+    pub subscription_amount: Decimal,
+    pub refund_amount: Decimal,
+    pub total: Decimal,
+}
+
+/// What `reckon run` reports back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub out: PathBuf,
+    pub period: String,
+    pub invoices: Vec<InvoiceRow>,
+    pub totals: BTreeMap<String, Decimal>,
+    pub exceptions: BTreeMap<String, u64>,
+    pub stats: Vec<TableStats>,
+}
+
+/// The billing offset shared by every product of the catalog.
+pub fn catalog_offset(cat: &Catalog) -> Result<i32> {
+    let mut offsets: Vec<i32> = cat
+        .products
+        .iter()
+        .map(|p| catalog::parse_offset(&p.timezone))
+        .collect::<Result<_>>()?;
+    offsets.sort();
+    offsets.dedup();
+    match offsets.as_slice() {
+        [o] => Ok(*o),
+        [] => Err(Error::Catalog("the catalog has no products".into())),
+        _ => Err(Error::Catalog(
+            "products bill in different time zones; run them with separate catalogs".into(),
+        )),
+    }
+}
+
+/// Load a catalog and refuse one that fails its checks.
+pub fn load_catalog(dir: &Path) -> Result<Catalog> {
+    let cat = Catalog::load(dir)?;
+    let problems = crate::catalog_load::check(&cat);
+    if !problems.is_empty() {
+        return Err(Error::Catalog(format!(
+            "{} fails its checks:\n  {}",
+            dir.display(),
+            problems.join("\n  ")
+        )));
+    }
+    Ok(cat)
+}
+
+/// Cut points per account and item: package effective / expiry / refund times
+/// and suspension edges (a product's suspension cuts each of its items).
+pub fn cuts(cat: &Catalog, packages: &[Package], accounts: &[AccountSetting]) -> Vec<Cut> {
+    let mut out = Vec::new();
+    for p in packages {
+        for at in [Some(p.effective_at), Some(p.expires_at), p.refunded_at].into_iter().flatten() {
+            out.push(Cut {
+                account_id: p.account_id.clone(),
+                item: p.item.clone(),
+                at,
+            });
+        }
+    }
+    for a in accounts {
+        let Some(product) = cat.product(&a.product) else { continue };
+        for item in &product.items {
+            for at in [a.suspended_from, a.suspended_until].into_iter().flatten() {
+                out.push(Cut {
+                    account_id: a.account_id.clone(),
+                    item: item.id.clone(),
+                    at,
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Stage timings, for the manifest and `--verbose`.
+#[derive(Debug, Default, Serialize)]
+pub struct Timings(pub BTreeMap<String, f64>);
+
+impl Timings {
+    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let t = Instant::now();
+        let r = f();
+        let secs = t.elapsed().as_secs_f64();
+        tracing::info!(stage, seconds = secs, "stage done");
+        self.0.insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
+        r
+    }
+}
+
+/// Deduct and rate an ingested period: the whole computation, no I/O but the
+/// usage scans. Used by `run` and by tests that chain months in memory.
+pub fn compute(
+    cat: &Catalog,
+    period: &Period,
+    policy: &Policy,
+    ing: &Ingested,
+    packages: Vec<Package>,
+    timings: &mut Timings,
+) -> Result<Month> {
+    let cut_points = cuts(cat, &packages, &ing.accounts);
+    let buckets = timings.time("reduce", || reduce::reduce(ing.usage.clone(), cat, period, &cut_points))?;
+
+    let mut inputs: BTreeMap<String, AccountInput> = BTreeMap::new();
+    for b in buckets {
+        account(&mut inputs, &b.account_id).buckets.push(b);
+    }
+    for p in packages {
+        account(&mut inputs, &p.account_id).packages.push(p);
+    }
+    for s in &ing.accounts {
+        account(&mut inputs, &s.account_id).settings.push(s.clone());
+    }
+    for s in &ing.subscriptions {
+        account(&mut inputs, &s.account_id).subscriptions.push(s.clone());
+    }
+
+    let ctx = Context {
+        catalog: cat,
+        period: *period,
+        policy,
+    };
+    let results: Vec<AccountResult> =
+        timings.time("deduct_rate", || Ok(engine::run_accounts(&ctx, inputs.into_values().collect())))?;
+
+    // Second pass for partly refused buckets.
+    let partials: Vec<PartialBucket> = results
+        .iter()
+        .flat_map(|r| r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()))
+        .collect();
+    let resolved = timings.time("refine_exceptions", || {
+        reduce::resolve_partials(ing.usage.clone(), cat, period, &partials)
+    })?;
+    // `resolved` is in the order the partials were collected above.
+    let mut resolved = resolved.into_iter();
+    let mut month = Month::default();
+    for r in results {
+        month.lines.extend(r.lines);
+        month.ledger.extend(r.ledger);
+        for e in r.exceptions {
+            let found: Vec<_> = resolved.by_ref().take(e.partials.len()).collect();
+            month.exceptions.push(e.finish(&found));
+        }
+    }
+    month.exceptions.extend(unknown_item_exceptions(&ing.unknown_items)?);
+    month.exceptions.sort_by(|a, b| {
+        (&a.account_id, &a.item, a.event_time, &a.reason, &a.package_id)
+            .cmp(&(&b.account_id, &b.item, b.event_time, &b.reason, &b.package_id))
+    });
+    month.invoices = invoices(&month.lines);
+    Ok(month)
+}
+
+fn account<'a>(m: &'a mut BTreeMap<String, AccountInput>, id: &str) -> &'a mut AccountInput {
+    m.entry(id.to_string()).or_insert_with(|| AccountInput {
+        account_id: id.to_string(),
+        ..Default::default()
+    })
+}
+
+fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<ExceptionRow>> {
+    use polars::prelude::*;
+    if df.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let acc = df.column("account_id")?.str()?.clone();
+    let item = df.column("item")?.str()?.clone();
+    let id = df.column("event_id")?.str()?.clone();
+    let t = df.column("event_time")?.cast(&DataType::Int64)?;
+    let t = t.i64()?;
+    let q = df.column("quantity_micro")?.cast(&DataType::Int64)?;
+    let q = q.i64()?;
+    let n = df.column("events")?.cast(&DataType::Int64)?;
+    let n = n.i64()?;
+    Ok((0..df.height())
+        .map(|r| ExceptionRow {
+            account_id: acc.get(r).unwrap_or_default().to_string(),
+            item: item.get(r).unwrap_or_default().to_string(),
+            event_id: id.get(r).map(str::to_string),
+            event_time: t.get(r),
+            reason: "unknown_item".into(),
+            quantity: Decimal::new(q.get(r).unwrap_or(0), 6).normalize(),
+            package_id: None,
+            events: n.get(r).unwrap_or(0) as u64,
+            detail: "usage naming an item the catalog does not know (rows are in rejects)".into(),
+        })
+        .collect())
+}
+
+/// Sum lines into one invoice per account and currency.
+pub fn invoices(lines: &[InvoiceLine]) -> Vec<InvoiceRow> {
+    let mut m: BTreeMap<(String, String), InvoiceRow> = BTreeMap::new();
+    for l in lines {
+        let r = m
+            .entry((l.account_id.clone(), l.currency.clone()))
+            .or_insert_with(|| InvoiceRow {
+                account_id: l.account_id.clone(),
+                currency: l.currency.clone(),
+                usage_amount: Decimal::ZERO,
+                purchase_amount: Decimal::ZERO,
+                subscription_amount: Decimal::ZERO,
+                refund_amount: Decimal::ZERO,
+                total: Decimal::ZERO,
+            });
+        match l.charge_type.as_str() {
+            "usage" => r.usage_amount += l.amount,
+            "purchase" => r.purchase_amount += l.amount,
+            "subscription" => r.subscription_amount += l.amount,
+            _ => r.refund_amount += l.amount,
+        }
+        r.total += l.amount;
+    }
+    m.into_values().collect()
+}
+
+/// `reckon run`: the whole month, written atomically.
+pub fn run(opts: &RunOptions) -> Result<Summary> {
+    let mut timings = Timings::default();
+    let cat = timings.time("catalog", || load_catalog(&opts.catalog))?;
+    let offset = catalog_offset(&cat)?;
+    let period = Period::parse(&opts.period, offset)?;
+    if !opts.input.is_dir() {
+        return Err(Error::input(&opts.input, "input directory not found"));
+    }
+    let ing = timings.time("ingest", || {
+        ingest::ingest(
+            &opts.input,
+            &cat,
+            &IngestOptions {
+                period_start: period.start(),
+                period_end: period.end(),
+                assume_offset: opts.assume_offset,
+            },
+        )
+    })?;
+    let month = compute(&cat, &period, &opts.policy, &ing, ing.packages.clone(), &mut timings)?;
+
+    let staging = Staging::begin(&opts.out)?;
+    timings.time("write", || {
+        for t in tables(&month, offset) {
+            staging.write_table(&t)?;
+        }
+        staging.write_frame("rejects", &ing.rejects)?;
+        staging.write_frame("duplicates", &ing.duplicates)?;
+        Ok(())
+    })?;
+    let totals = totals(&month.invoices);
+    let mut exceptions: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &month.exceptions {
+        *exceptions.entry(e.reason.clone()).or_default() += 1;
+    }
+    let manifest = serde_json::json!({
+        "reckon_version": env!("CARGO_PKG_VERSION"),
+        "period": period.label(),
+        "billing_offset": crate::period::format_time(period.start(), offset)[19..].to_string(),
+        "period_start_utc": crate::period::format_time(period.start(), 0),
+        "period_end_utc": crate::period::format_time(period.end(), 0),
+        "catalog": { "version": cat.version, "files": cat.files },
+        "policy": opts.policy,
+        "inputs": ing.stats,
+        "outputs": {
+            "invoice_lines": month.lines.len(),
+            "invoices": month.invoices.len(),
+            "package_ledger": month.ledger.len(),
+            "exceptions": month.exceptions.len(),
+            "rejects": ing.rejects.height(),
+            "duplicates": ing.duplicates.height(),
+        },
+        "exceptions_by_reason": exceptions,
+        "totals": totals,
+        "timings_seconds": timings.0,
+    });
+    staging.write_text(
+        "manifest.json",
+        &(serde_json::to_string_pretty(&manifest).expect("json") + "\n"),
+    )?;
+    let out = staging.commit()?;
+    Ok(Summary {
+        out,
+        period: period.label(),
+        invoices: month.invoices,
+        totals,
+        exceptions,
+        stats: ing.stats,
+    })
+}
+
+/// Totals per currency (never added across currencies).
+pub fn totals(invoices: &[InvoiceRow]) -> BTreeMap<String, Decimal> {
+    let mut t: BTreeMap<String, Decimal> = BTreeMap::new();
+    for i in invoices {
+        *t.entry(i.currency.clone()).or_default() += i.total;
+    }
+    t
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// The month's tables in contract column order.
+pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
+    let l = &m.lines;
+    let s = |f: &dyn Fn(&InvoiceLine) -> String| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+    let d = |f: &dyn Fn(&InvoiceLine) -> Decimal| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+    let lines = Table {
+        name: "invoice_lines",
+        offset,
+        columns: vec![
+            Col::Str("account_id", s(&|x| x.account_id.clone())),
+            Col::Str("item", s(&|x| x.item.clone())),
+            Col::Str("charge_type", s(&|x| x.charge_type.clone())),
+            Col::Time("cycle_start", l.iter().map(|x| Some(x.cycle_start)).collect()),
+            Col::Dec("usage_quantity", QTY_SCALE, d(&|x| x.usage_quantity)),
+            Col::Dec("free_quantity", QTY_SCALE, d(&|x| x.free_quantity)),
+            Col::Dec("campaign_quantity", QTY_SCALE, d(&|x| x.campaign_quantity)),
+            Col::Dec("prepaid_quantity", QTY_SCALE, d(&|x| x.prepaid_quantity)),
+            Col::Dec("postpaid_quantity", QTY_SCALE, d(&|x| x.postpaid_quantity)),
+            Col::Str("tier", l.iter().map(|x| x.tier.clone()).collect()),
+            Col::Dec("unit_price", PRICE_SCALE, l.iter().map(|x| x.unit_price).collect()),
+            Col::Dec("amount", MONEY_SCALE, d(&|x| x.amount)),
+            Col::Str("currency", s(&|x| x.currency.clone())),
+            Col::Str("packages", s(&|x| x.packages.clone())),
+            Col::Str("region", l.iter().map(|x| x.region.clone()).collect()),
+            Col::Str("resolution", l.iter().map(|x| x.resolution.clone()).collect()),
+            Col::Dec("subscription_quantity", QTY_SCALE, d(&|x| x.subscription_quantity)),
+            Col::Dec("refused_quantity", QTY_SCALE, d(&|x| x.refused_quantity)),
+            Col::Int("events", l.iter().map(|x| Some(x.events as i64)).collect()),
+            Col::Str("reference", l.iter().map(|x| x.reference.clone()).collect()),
+        ],
+    };
+    let inv = &m.invoices;
+    let di = |f: &dyn Fn(&InvoiceRow) -> Decimal| inv.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+    let invoices = Table {
+        name: "invoices",
+        offset,
+        columns: vec![
+            Col::Str("account_id", inv.iter().map(|x| Some(x.account_id.clone())).collect()),
+            Col::Str("currency", inv.iter().map(|x| Some(x.currency.clone())).collect()),
+            Col::Dec("usage_amount", MONEY_SCALE, di(&|x| x.usage_amount)),
+            Col::Dec("purchase_amount", MONEY_SCALE, di(&|x| x.purchase_amount)),
+            Col::Dec("subscription_amount", MONEY_SCALE, di(&|x| x.subscription_amount)),
+            Col::Dec("refund_amount", MONEY_SCALE, di(&|x| x.refund_amount)),
+            Col::Dec("total", MONEY_SCALE, di(&|x| x.total)),
+        ],
+    };
+    let g = &m.ledger;
+    let dl = |f: &dyn Fn(&LedgerRow) -> Decimal| g.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+    let ledger = Table {
+        name: "package_ledger",
+        offset,
+        columns: vec![
+            Col::Str("package_id", g.iter().map(|x| Some(x.package.package_id.clone())).collect()),
+            Col::Str("account_id", g.iter().map(|x| Some(x.package.account_id.clone())).collect()),
+            Col::Str("item", g.iter().map(|x| Some(x.package.item.clone())).collect()),
+            Col::Str("kind", g.iter().map(|x| Some(x.package.kind.as_str().to_string())).collect()),
+            Col::Dec("size", QTY_SCALE, dl(&|x| x.package.size)),
+            Col::Dec("remaining", QTY_SCALE, dl(&|x| x.closing)),
+            Col::Time("effective_at", g.iter().map(|x| Some(x.package.effective_at)).collect()),
+            Col::Time("expires_at", g.iter().map(|x| Some(x.package.expires_at)).collect()),
+            Col::Dec("price", MONEY_SCALE, g.iter().map(|x| x.package.price).collect()),
+            Col::Str("currency", g.iter().map(|x| x.package.currency.clone()).collect()),
+            Col::Time("refunded_at", g.iter().map(|x| x.package.refunded_at).collect()),
+            Col::Dec("opening", QTY_SCALE, dl(&|x| x.opening)),
+            Col::Dec("deducted", QTY_SCALE, dl(&|x| x.deducted)),
+            Col::Dec("expired", QTY_SCALE, dl(&|x| x.expired)),
+            Col::Dec("refunded", QTY_SCALE, dl(&|x| x.refunded)),
+            Col::Dec("closing", QTY_SCALE, dl(&|x| x.closing)),
+            Col::Dec("remaining_measure", QTY_SCALE, dl(&|x| x.closing_measure)),
+        ],
+    };
+    let e = &m.exceptions;
+    let exceptions = Table {
+        name: "exceptions",
+        offset,
+        columns: vec![
+            Col::Str("account_id", e.iter().map(|x| Some(x.account_id.clone())).collect()),
+            Col::Str("item", e.iter().map(|x| Some(x.item.clone())).collect()),
+            Col::Str("event_id", e.iter().map(|x| x.event_id.clone()).collect()),
+            Col::Time("event_time", e.iter().map(|x| x.event_time).collect()),
+            Col::Str("reason", e.iter().map(|x| Some(x.reason.clone())).collect()),
+            Col::Dec("quantity", QTY_SCALE, e.iter().map(|x| Some(x.quantity)).collect()),
+            Col::Str("package_id", e.iter().map(|x| x.package_id.clone()).collect()),
+            Col::Int("events", e.iter().map(|x| Some(x.events as i64)).collect()),
+            Col::Str("detail", e.iter().map(|x| opt(&x.detail)).collect()),
+        ],
+    };
+    vec![lines, invoices, ledger, exceptions]
+}
