@@ -1,0 +1,37 @@
+# reckon: month-end rating of cloud AI API usage.
+#   make demo   build and close the bundled sample month (data/sample -> out/2026-10)
+#   make test   every test (what .ci/run runs)
+
+SHELL := /bin/bash
+# Builds are slow (polars): keep one target directory outside the clone so
+# repeat runs and fresh clones on the same machine reuse it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/reckon-target
+CARGO ?= cargo
+PERIOD ?= 2026-10
+OUT ?= out/$(PERIOD)
+RECKON = $(CARGO_TARGET_DIR)/debug/reckon
+
+.PHONY: demo test build check fmt clean notebooks
+
+build:
+	$(CARGO) build --locked
+
+demo: build
+	$(RECKON) run --period $(PERIOD) --input data/sample --out $(OUT) --catalog data/catalog
+	@echo
+	@echo "Explore it: make notebooks (executes notebooks/month_review.ipynb into $(OUT)/notebooks)"
+
+test:
+	$(CARGO) test --locked --no-fail-fast
+
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	rm -rf out
+
+-include mk/notebooks.mk
