@@ -45,6 +45,24 @@ pub enum Command {
         #[arg(long)]
         assume_tz: Option<String>,
     },
+    /// Write a synthetic month (Parquet part files) for tests and benchmarks.
+    Generate {
+        #[arg(long, default_value_t = 1000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "2026-10")]
+        period: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Rows per usage part file.
+        #[arg(long, default_value_t = 2_000_000)]
+        part_rows: usize,
+        #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG")]
+        catalog: PathBuf,
+    },
     /// Inspect the price catalog.
     Catalog {
         #[command(subcommand)]
@@ -114,6 +132,39 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
             let summary = summary?;
             print_summary(&summary, cli.quiet);
+            Ok(0)
+        }
+        Command::Generate {
+            accounts,
+            events,
+            seed,
+            period,
+            out,
+            part_rows,
+            catalog,
+        } => {
+            let cat = run::load_catalog(catalog)?;
+            let period = crate::period::Period::parse(period, run::catalog_offset(&cat)?)?;
+            let s = crate::generate::generate(
+                &cat,
+                &crate::generate::GenOptions {
+                    accounts: *accounts,
+                    events: *events,
+                    seed: *seed,
+                    period,
+                    out: out.clone(),
+                    part_rows: *part_rows,
+                },
+            )?;
+            println!(
+                "generated {} events for {} accounts in {} part(s), {} packages, {} subscriptions -> {}",
+                s.events,
+                s.accounts,
+                s.parts,
+                s.packages,
+                s.subscriptions,
+                s.out.display()
+            );
             Ok(0)
         }
         Command::Catalog { action, catalog } => {

@@ -12,3 +12,4 @@ pub mod reduce;
 pub mod output;
 pub mod run;
 pub mod cli;
+pub mod generate;
