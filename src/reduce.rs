@@ -342,3 +342,135 @@ pub fn resolve_partials(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Item, Postpaid, Product, Rounding};
+
+    fn item(id: &str, measure: Measure, step: Option<&str>, cycle: Cycle) -> Item {
+        Item {
+            id: id.into(),
+            name: id.into(),
+            unit: "u".into(),
+            measure,
+            unit_size: Decimal::ONE,
+            rounding: step.map(|s| Rounding {
+                step: Decimal::from_str(s).unwrap(),
+                scope: "task".into(),
+                source: "t".into(),
+            }),
+            cycle,
+            postpaid: Postpaid::Auto,
+            free_when_preview: false,
+            public_beta: false,
+            covered_by_modes: vec![],
+            price_lists: vec![],
+            packages: vec![],
+            source: "t".into(),
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            products: vec![Product {
+                id: "p".into(),
+                vendor: "v".into(),
+                name: "p".into(),
+                currency: "USD".into(),
+                timezone: "+08:00".into(),
+                guide: "g".into(),
+                default_region: None,
+                items: vec![
+                    item("calls", Measure::Count, None, Cycle::Month),
+                    item("mins", Measure::InputPlusOutputSeconds, Some("60"), Cycle::Hour),
+                ],
+                subscriptions: vec![],
+            }],
+            version: String::new(),
+            files: vec![],
+        }
+    }
+
+    fn at(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+    }
+
+    fn usage() -> LazyFrame {
+        let t = [
+            "2026-10-05T10:00:00+08:00",
+            "2026-10-05T10:00:01+08:00",
+            "2026-10-20T10:00:00+08:00",
+            "2026-10-20T10:00:00.700+08:00",
+            "2026-10-05T10:10:00+08:00",
+            "2026-10-05T10:20:00+08:00",
+        ];
+        df!(
+            "event_id" => ["a", "b", "c", "d", "m1", "m2"],
+            "account_id" => ["x"; 6],
+            "item" => ["calls", "calls", "calls", "calls", "mins", "mins"],
+            "t" => t.iter().map(|s| at(s)).collect::<Vec<_>>(),
+            "success" => [true; 6],
+            "quantity_micro" => [1_000_000i64; 6],
+            "input_micro" => [None, None, None, None, Some(90_000_000i64), Some(1_500_000)],
+            "output_micro" => [None, None, None, None, Some(23_000_000i64), None],
+            "preview_only" => [false; 6],
+            "region" => [None::<&str>; 6],
+            "resolution" => [None::<&str>; 6],
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    #[test]
+    fn without_cuts_a_month_item_is_one_bucket_and_tasks_round_up() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let b = reduce(usage(), &cat, &p, &[]).unwrap();
+        assert_eq!(b.len(), 2, "{b:#?}");
+        assert_eq!(b[0].item, "calls");
+        assert_eq!((b[0].start, b[0].end), (p.start(), p.end()));
+        assert_eq!(b[0].quantity, Decimal::from(4));
+        assert_eq!(b[0].first_event_id, "a");
+        // 113 s -> 120 s, 1.5 s -> 60 s, same hour.
+        assert_eq!(b[1].quantity, Decimal::from(180));
+        assert_eq!(b[1].cycle_start, at("2026-10-05T10:00:00+08:00"));
+    }
+
+    #[test]
+    fn a_cut_splits_only_the_buckets_it_falls_inside() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let cut = Cut {
+            account_id: "x".into(),
+            item: "calls".into(),
+            at: at("2026-10-20T10:00:00.500+08:00"),
+        };
+        let b = reduce(usage(), &cat, &p, &[cut.clone()]).unwrap();
+        let calls: Vec<_> = b.iter().filter(|b| b.item == "calls").collect();
+        // Oct 5 (uncut day), Oct 20 10:00:00.000 exact, Oct 20 10:00:00.700 exact.
+        assert_eq!(calls.len(), 3, "{calls:#?}");
+        assert_eq!(calls[0].start, at("2026-10-05T00:00:00+08:00"));
+        assert_eq!(calls[0].quantity, Decimal::from(2));
+        assert!(calls.iter().all(|b| !(b.start < cut.at && cut.at < b.end)), "no bucket straddles the cut");
+        assert_eq!(calls[2].start, at("2026-10-20T10:00:00.700+08:00"));
+    }
+
+    #[test]
+    fn the_second_pass_finds_the_first_refused_event() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let pb = PartialBucket {
+            account_id: "x".into(),
+            item: "calls".into(),
+            region: None,
+            resolution: None,
+            start: p.start(),
+            end: p.end(),
+            funded: Decimal::from(2),
+        };
+        let r = resolve_partials(usage(), &cat, &p, &[pb]).unwrap();
+        let r = r[0].clone().unwrap();
+        assert_eq!((r.first_event_id.as_str(), r.refused_events), ("c", 2));
+    }
+}
