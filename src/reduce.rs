@@ -47,9 +47,11 @@ fn item_params(catalog: &Catalog) -> Result<DataFrame> {
     let mut step = Vec::new();
     let mut preview = Vec::new();
     let mut cycle_w = Vec::new();
+    let mut region: Vec<Option<String>> = Vec::new();
     for p in &catalog.products {
         for i in &p.items {
             ids.push(i.id.clone());
+            region.push(p.default_region.clone());
             measure.push(
                 match i.measure {
                     Measure::Count | Measure::Quantity | Measure::Tokens => "quantity",
@@ -80,6 +82,7 @@ fn item_params(catalog: &Catalog) -> Result<DataFrame> {
         "_step" => step,
         "_free_preview" => preview,
         "_cycle_w" => cycle_w,
+        "_default_region" => region,
     )?)
 }
 
@@ -121,6 +124,8 @@ fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<Lazy
         .with_columns([
             billable_micro().alias("_m"),
             (col("t") + lit(offset)).alias("_local"),
+            // Rows with no region are priced in the product's default region.
+            col("region").fill_null(col("_default_region")).alias("region"),
         ]))
 }
 
