@@ -298,7 +298,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 continue;
             }
             let funded = b.quantity - left;
-            let priced = catalog::price_list(item, b.region.as_deref(), b.resolution.as_deref()).is_some();
+            let priced = price_for(product, item, b.region.as_deref(), b.resolution.as_deref()).is_some();
             if postpaid_on && priced {
                 acc.postpaid += left;
             } else {
@@ -585,6 +585,12 @@ fn one_off_line(
     }
 }
 
+/// The price list for usage in `region` (the product's default region when the
+/// usage names none) and `resolution`.
+fn price_for<'a>(product: &Product, item: &'a Item, region: Option<&str>, resolution: Option<&str>) -> Option<&'a PriceList> {
+    catalog::price_list(item, region.or(product.default_region.as_deref()), resolution)
+}
+
 /// Round to the currency's minor unit, half away from zero.
 pub fn round_money(x: Decimal, minor: u32) -> Decimal {
     x.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero)
@@ -656,7 +662,7 @@ fn rate_line(
     acc: LineAcc,
 ) -> InvoiceLine {
     let us = item.unit_size;
-    let pl = catalog::price_list(item, region.as_deref(), resolution.as_deref());
+    let pl = price_for(product, item, region.as_deref(), resolution.as_deref());
     let currency = pl
         .and_then(|p| p.currency.clone())
         .unwrap_or_else(|| product.currency.clone());
