@@ -29,7 +29,7 @@ fn oct_start() -> i64 {
 
 prop_compose! {
     fn package(i: usize)(item in 0..2usize, kind in 0..3usize, size in 1..40i64, used in 0..40i64,
-                         from_h in -200..700i64, len_h in 1..900i64) -> Package {
+                         from_h in -40..120i64, len_h in 1..160i64) -> Package {
         let kind = ["free", "campaign", "prepaid"][kind];
         let remaining = (size - used).max(0);
         let from = oct_start() + from_h * HOUR_US;
@@ -42,7 +42,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn bucket_at()(item in 0..2usize, hour in 0..744i64, qty in 0..30i64) -> Bucket {
+    fn bucket_at()(item in 0..2usize, hour in 0..160i64, qty in 0..30i64) -> Bucket {
         let start = oct_start() + hour * HOUR_US;
         Bucket {
             account_id: "a".into(),
@@ -65,7 +65,7 @@ fn month() -> impl Strategy<Value = Month> {
         prop::collection::vec(bucket_at(), 0..25),
         (0..5usize).prop_flat_map(|n| (0..n).map(package).collect::<Vec<_>>()),
         any::<bool>(),
-        prop::option::of((0..744i64, 1..200i64)),
+        prop::option::of((0..160i64, 1..60i64)),
     )
         .prop_map(|(mut buckets, packages, postpaid, suspension)| {
             // One bucket per item and hour, as the reduction produces.
@@ -128,7 +128,7 @@ fn reference(m: &Month) -> BTreeMap<String, i64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn usage_is_conserved_and_packages_match_unit_by_unit_deduction(m in month()) {
