@@ -13,3 +13,4 @@ pub mod output;
 pub mod run;
 pub mod cli;
 pub mod generate;
+pub mod recon_model;
