@@ -14,3 +14,4 @@ pub mod run;
 pub mod cli;
 pub mod generate;
 pub mod recon_model;
+pub mod reconcile;

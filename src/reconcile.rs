@@ -1,0 +1,555 @@
+//! Reconciliation: match reckon's invoice against the vendor's statement and
+//! give every difference exactly one class, its money delta and a sentence.
+//!
+//! Both sides are summed per account, item, charge type and billing period
+//! (cycles differ between exports; monthly sums are what both must agree on).
+//! Vendor lines that repeat a line id are duplicates before anything else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{ExceptionRow, InvoiceLine};
+use crate::recon_model::{Discrepancy, Statement, StatementLine, CLASSES};
+
+/// One of reckon's invoice lines, as reconciliation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OurLine {
+    pub account_id: String,
+    pub item: String,
+    pub charge_type: String,
+    pub usage: Decimal,
+    pub deducted: Decimal,
+    pub billed: Decimal,
+    pub refused: Decimal,
+    pub unit_price: Option<Decimal>,
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+impl OurLine {
+    pub fn from_line(l: &InvoiceLine) -> OurLine {
+        let usage = l.charge_type == "usage";
+        OurLine {
+            account_id: l.account_id.clone(),
+            item: l.item.clone(),
+            charge_type: l.charge_type.clone(),
+            usage: l.usage_quantity,
+            deducted: if usage {
+                l.free_quantity + l.campaign_quantity + l.prepaid_quantity
+            } else {
+                Decimal::ZERO
+            },
+            billed: if usage { l.postpaid_quantity } else { l.usage_quantity },
+            refused: l.refused_quantity,
+            unit_price: l.unit_price,
+            amount: l.amount,
+            currency: l.currency.clone(),
+        }
+    }
+}
+
+/// Read a finished run's `invoice_lines.csv` (for `reckon diff`).
+pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
+    let path = dir.join("invoice_lines.csv");
+    let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
+    let headers = r.headers().map_err(|e| Error::input(&path, e.to_string()))?.clone();
+    let idx = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::input(&path, format!("missing column {name}")))
+    };
+    let cols = [
+        "account_id", "item", "charge_type", "usage_quantity", "free_quantity", "campaign_quantity",
+        "prepaid_quantity", "postpaid_quantity", "refused_quantity", "unit_price", "amount", "currency",
+    ];
+    let ix: Vec<usize> = cols.iter().map(|c| idx(c)).collect::<Result<_>>()?;
+    let mut out = Vec::new();
+    for (n, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| Error::input(&path, e.to_string()))?;
+        let row = n as u64 + 2;
+        let dec = |k: usize| -> Result<Decimal> {
+            let v = rec.get(ix[k]).unwrap_or("");
+            if v.is_empty() {
+                return Ok(Decimal::ZERO);
+            }
+            Decimal::from_str(v)
+                .map_err(|_| Error::input(&path, format!("row {row}, column {}: not a decimal: {v:?}", cols[k])))
+        };
+        let charge_type = rec.get(ix[2]).unwrap_or("").to_string();
+        let usage = charge_type == "usage";
+        let price = rec.get(ix[9]).unwrap_or("");
+        out.push(OurLine {
+            account_id: rec.get(ix[0]).unwrap_or("").to_string(),
+            item: rec.get(ix[1]).unwrap_or("").to_string(),
+            usage: dec(3)?,
+            deducted: if usage { dec(4)? + dec(5)? + dec(6)? } else { Decimal::ZERO },
+            billed: if usage { dec(7)? } else { dec(3)? },
+            refused: dec(8)?,
+            unit_price: if price.is_empty() { None } else { Some(dec(9)?) },
+            amount: dec(10)?,
+            currency: rec.get(ix[11]).unwrap_or("").to_string(),
+            charge_type,
+        });
+    }
+    Ok(out)
+}
+
+/// Differences inside these bounds count as matched (per currency).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    /// Absolute tolerance per currency (`USD = "0.01"`); default 0.
+    #[serde(default)]
+    pub absolute: BTreeMap<String, Decimal>,
+    /// Relative tolerance per currency, as a fraction of the larger side (`"0.001"`); default 0.
+    #[serde(default)]
+    pub relative: BTreeMap<String, Decimal>,
+}
+
+impl Tolerance {
+    pub fn allows(&self, currency: &str, ours: Decimal, theirs: Decimal) -> bool {
+        let delta = (theirs - ours).abs();
+        let abs = self.absolute.get(currency).copied().unwrap_or_default();
+        let rel = self.relative.get(currency).copied().unwrap_or_default() * ours.abs().max(theirs.abs());
+        delta <= abs.max(rel)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    account_id: String,
+    item: String,
+    charge_type: String,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Side {
+    usage: Option<Decimal>,
+    deducted: Option<Decimal>,
+    billed: Option<Decimal>,
+    refused: Decimal,
+    prices: BTreeSet<Decimal>,
+    amount: Decimal,
+    currencies: BTreeSet<String>,
+    line_ids: Vec<String>,
+    lines: usize,
+    /// Amounts of the individual lines (purchases: one per package).
+    amounts: Vec<Decimal>,
+}
+
+fn add(x: &mut Option<Decimal>, v: Option<Decimal>) {
+    if let Some(v) = v {
+        *x = Some(x.unwrap_or_default() + v);
+    }
+}
+
+fn fmt(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn money(d: Decimal) -> String {
+    format!("{:.2}", d.round_dp(2))
+}
+
+/// Reconcile one period. `exceptions` tell which usage reckon refused.
+pub fn reconcile(
+    period: &str,
+    ours: &[OurLine],
+    exceptions: &[ExceptionRow],
+    statement: &Statement,
+    tolerance: &Tolerance,
+) -> Vec<Discrepancy> {
+    let mut out = Vec::new();
+    let mut our: BTreeMap<Key, Side> = BTreeMap::new();
+    for l in ours {
+        let s = our
+            .entry(Key {
+                account_id: l.account_id.clone(),
+                item: l.item.clone(),
+                charge_type: l.charge_type.clone(),
+            })
+            .or_default();
+        add(&mut s.usage, Some(l.usage));
+        add(&mut s.deducted, Some(l.deducted));
+        add(&mut s.billed, Some(l.billed));
+        s.refused += l.refused;
+        if let Some(p) = l.unit_price {
+            if l.charge_type != "usage" || !l.billed.is_zero() {
+                s.prices.insert(p);
+            }
+        }
+        s.amount += l.amount;
+        s.currencies.insert(l.currency.clone());
+        s.lines += 1;
+        s.amounts.push(l.amount);
+    }
+    let refused: BTreeMap<(String, String), Decimal> = exceptions
+        .iter()
+        .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
+        .fold(BTreeMap::new(), |mut m, e| {
+            *m.entry((e.account_id.clone(), e.item.clone())).or_default() += e.quantity;
+            m
+        });
+
+    // Vendor side: duplicates by line id first.
+    let mut seen_ids: BTreeSet<&str> = BTreeSet::new();
+    let mut theirs: BTreeMap<Key, Side> = BTreeMap::new();
+    for l in statement.lines.iter().filter(|l| l.billing_period == period) {
+        let item = l.item.clone().unwrap_or_else(|| l.vendor_sku.clone());
+        if let Some(id) = l.line_id.as_deref() {
+            if !seen_ids.insert(id) {
+                out.push(duplicate(l, &item, "the same vendor line id appears twice"));
+                continue;
+            }
+        }
+        let s = theirs
+            .entry(Key {
+                account_id: l.account_id.clone(),
+                item,
+                charge_type: l.charge_type.clone(),
+            })
+            .or_default();
+        add(&mut s.usage, l.usage_quantity);
+        add(&mut s.deducted, l.deducted_quantity);
+        add(&mut s.billed, l.billed_quantity);
+        if let Some(p) = l.unit_price {
+            s.prices.insert(p);
+        }
+        s.amount += l.amount;
+        s.currencies.insert(l.currency.clone());
+        s.line_ids.extend(l.line_id.clone());
+        s.lines += 1;
+        s.amounts.push(l.amount);
+    }
+
+    let keys: BTreeSet<&Key> = our.keys().chain(theirs.keys()).collect();
+    for key in keys {
+        let o = our.get(key);
+        let t = theirs.get(key);
+        let refused_here = refused.get(&(key.account_id.clone(), key.item.clone())).copied();
+        if let Some(d) = classify(period, key, o, t, refused_here, tolerance) {
+            out.push(d);
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.account_id, &a.item, &a.charge_type, &a.class, &a.vendor_lines)
+            .cmp(&(&b.account_id, &b.item, &b.charge_type, &b.class, &b.vendor_lines))
+    });
+    out
+}
+
+fn duplicate(l: &StatementLine, item: &str, why: &str) -> Discrepancy {
+    Discrepancy {
+        account_id: l.account_id.clone(),
+        item: item.to_string(),
+        charge_type: l.charge_type.clone(),
+        billing_period: l.billing_period.clone(),
+        cycle_start: l.cycle_start,
+        class: "duplicate_charge".into(),
+        our_usage_quantity: None,
+        their_usage_quantity: l.usage_quantity,
+        our_deducted_quantity: None,
+        their_deducted_quantity: l.deducted_quantity,
+        our_billed_quantity: None,
+        their_billed_quantity: l.billed_quantity,
+        our_unit_price: None,
+        their_unit_price: l.unit_price,
+        our_amount: Decimal::ZERO,
+        their_amount: l.amount,
+        delta_amount: l.amount,
+        currency: l.currency.clone(),
+        within_tolerance: false,
+        explanation: format!(
+            "vendor line {} charges {} {} again for {} {}: {why}",
+            l.line_id.clone().unwrap_or_default(),
+            money(l.amount),
+            l.currency,
+            l.charge_type,
+            item
+        ),
+        vendor_lines: l.line_id.clone().unwrap_or_default(),
+    }
+}
+
+fn one_price(s: &Side) -> Option<Decimal> {
+    (s.prices.len() == 1).then(|| *s.prices.iter().next().expect("one"))
+}
+
+fn classify(
+    period: &str,
+    key: &Key,
+    o: Option<&Side>,
+    t: Option<&Side>,
+    refused: Option<Decimal>,
+    tol: &Tolerance,
+) -> Option<Discrepancy> {
+    let currency = |s: &Side| s.currencies.iter().next().cloned().unwrap_or_default();
+    let base = |class: &str, o: Option<&Side>, t: Option<&Side>, explanation: String| {
+        let our_amount = o.map(|s| s.amount).unwrap_or_default();
+        let their_amount = t.map(|s| s.amount).unwrap_or_default();
+        let cur = t.or(o).map(currency).unwrap_or_default();
+        Discrepancy {
+            account_id: key.account_id.clone(),
+            item: key.item.clone(),
+            charge_type: key.charge_type.clone(),
+            billing_period: period.to_string(),
+            cycle_start: None,
+            class: class.to_string(),
+            our_usage_quantity: o.and_then(|s| s.usage),
+            their_usage_quantity: t.and_then(|s| s.usage),
+            our_deducted_quantity: o.and_then(|s| s.deducted),
+            their_deducted_quantity: t.and_then(|s| s.deducted),
+            our_billed_quantity: o.and_then(|s| s.billed),
+            their_billed_quantity: t.and_then(|s| s.billed),
+            our_unit_price: o.and_then(one_price),
+            their_unit_price: t.and_then(one_price),
+            our_amount,
+            their_amount,
+            delta_amount: their_amount - our_amount,
+            currency: cur,
+            within_tolerance: false,
+            explanation,
+            vendor_lines: t.map(|s| s.line_ids.join(";")).unwrap_or_default(),
+        }
+    };
+    let what = format!("{} {} for {}", key.charge_type, key.item, key.account_id);
+    match (o, t) {
+        (None, None) => None,
+        (Some(o), None) => {
+            if o.amount.is_zero() {
+                return None; // nothing to bill, nothing listed
+            }
+            Some(base(
+                "missing_from_statement",
+                Some(o),
+                None,
+                format!(
+                    "reckon expects {} {} of {what} ({} units billed) but the statement has no such charge",
+                    money(o.amount),
+                    currency(o),
+                    fmt(o.billed.unwrap_or_default())
+                ),
+            ))
+        }
+        (None, Some(t)) => {
+            let (class, why) = match refused {
+                Some(r) if key.charge_type == "usage" => (
+                    "refused_usage_billed",
+                    format!(
+                        "the vendor billed {} {} for usage reckon refused ({} units: postpaid off or account suspended); nothing was billable",
+                        money(t.amount),
+                        currency(t),
+                        fmt(r)
+                    ),
+                ),
+                _ => (
+                    "unexpected_charge",
+                    format!(
+                        "the vendor billed {} {} of {what} but reckon has no usage, package or subscription to explain it",
+                        money(t.amount),
+                        currency(t)
+                    ),
+                ),
+            };
+            Some(base(class, None, Some(t), why))
+        }
+        (Some(o), Some(t)) => {
+            let (oc, tc) = (currency(o), currency(t));
+            if oc != tc || t.currencies.len() > 1 {
+                return Some(base(
+                    "currency_mismatch",
+                    Some(o),
+                    Some(t),
+                    format!(
+                        "reckon bills {what} in {oc} ({}) but the vendor billed {} ({}); amounts in different currencies are not compared",
+                        money(o.amount),
+                        t.currencies.iter().cloned().collect::<Vec<_>>().join("+"),
+                        money(t.amount)
+                    ),
+                ));
+            }
+            // Repeated identical one-off charges beyond what reckon expects.
+            if key.charge_type != "usage" && t.lines > o.lines {
+                let mut extra = t.amounts.clone();
+                for a in &o.amounts {
+                    if let Some(i) = extra.iter().position(|x| x == a) {
+                        extra.remove(i);
+                    }
+                }
+                if extra.len() == t.lines - o.lines && o.amounts.iter().all(|a| t.amounts.contains(a)) {
+                    let dup: Decimal = extra.iter().copied().sum();
+                    let mut d = base(
+                        "duplicate_charge",
+                        Some(o),
+                        Some(t),
+                        format!(
+                            "the vendor lists {} {} charges for {} but reckon expects {}; the extra {} {} is charged twice",
+                            t.lines, key.charge_type, key.item, o.lines, money(dup), tc
+                        ),
+                    );
+                    d.within_tolerance = tol.allows(&tc, o.amount, t.amount);
+                    return Some(d);
+                }
+            }
+            let qty_eq = |a: Option<Decimal>, b: Option<Decimal>| match (a, b) {
+                (Some(a), Some(b)) => a == b,
+                _ => true, // a side without the figure cannot disagree on it
+            };
+            let amounts_eq = o.amount == t.amount;
+            let usage_eq = qty_eq(o.usage, t.usage);
+            let ded_eq = qty_eq(o.deducted, t.deducted);
+            let billed_eq = qty_eq(o.billed, t.billed);
+            let (op, tp) = (one_price(o), one_price(t));
+            let price_eq = match (op, tp) {
+                (Some(a), Some(b)) => a == b,
+                _ => o.prices == t.prices || o.prices.is_empty() || t.prices.is_empty(),
+            };
+            if amounts_eq && usage_eq && ded_eq && billed_eq && price_eq {
+                return None;
+            }
+            let ob = o.billed.unwrap_or_default();
+            let tb = t.billed.unwrap_or(ob);
+            let extra_billed = tb - ob;
+            let class = if key.charge_type == "usage"
+                && refused.is_some_and(|r| extra_billed > Decimal::ZERO && extra_billed <= r)
+            {
+                "refused_usage_billed"
+            } else if !usage_eq {
+                "quantity_mismatch"
+            } else if !ded_eq || (t.deducted.is_none() && !billed_eq && o.deducted.unwrap_or_default() > Decimal::ZERO) {
+                "deduction_mismatch"
+            } else if !billed_eq {
+                "quantity_mismatch"
+            } else if !price_eq {
+                "price_mismatch"
+            } else {
+                "amount_mismatch"
+            };
+            let p = |x: Option<Decimal>| x.map(fmt).unwrap_or_else(|| "-".into());
+            let expl = match class {
+                "refused_usage_billed" => format!(
+                    "the vendor billed {} more units of {what} than reckon ({} vs {}); reckon refused {} units (postpaid off or account suspended): expected {}, billed {} {tc}",
+                    fmt(extra_billed), fmt(tb), fmt(ob), p(refused), money(o.amount), money(t.amount)
+                ),
+                "quantity_mismatch" => format!(
+                    "metered usage of {what} differs: reckon counts {} used / {} billed, the vendor {} used / {} billed: expected {}, billed {} {tc}",
+                    p(o.usage), fmt(ob), p(t.usage), p(t.billed), money(o.amount), money(t.amount)
+                ),
+                "deduction_mismatch" => format!(
+                    "package deduction differs for {what}: reckon deducts {} (billing {} at {}), the vendor deducts {} (billing {} at {}): expected {}, billed {} {tc}",
+                    p(o.deducted), fmt(ob), p(op), p(t.deducted), p(t.billed), p(tp), money(o.amount), money(t.amount)
+                ),
+                "price_mismatch" => format!(
+                    "the vendor billed {} units of {what} at {} but reckon prices them at {} (the tier the billed quantity reaches): expected {}, billed {} {tc}",
+                    fmt(tb), p(tp), p(op), money(o.amount), money(t.amount)
+                ),
+                _ => format!(
+                    "same quantities ({} billed) and unit price ({}) for {what}, but the amounts differ: expected {}, billed {} {tc} (arithmetic or rounding)",
+                    fmt(ob), p(op), money(o.amount), money(t.amount)
+                ),
+            };
+            let mut d = base(class, Some(o), Some(t), expl);
+            d.within_tolerance = tol.allows(&tc, o.amount, t.amount) && usage_eq && ded_eq && billed_eq;
+            if d.within_tolerance && amounts_eq {
+                return None;
+            }
+            Some(d)
+        }
+    }
+}
+
+/// `discrepancy_summary` rows: per account and class, per currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRow {
+    pub account_id: String,
+    pub class: String,
+    pub currency: String,
+    pub count: u64,
+    pub ours: Decimal,
+    pub theirs: Decimal,
+    pub delta: Decimal,
+    pub within_tolerance: u64,
+}
+
+pub fn summarize(ds: &[Discrepancy]) -> Vec<SummaryRow> {
+    let mut m: BTreeMap<(String, String, String), SummaryRow> = BTreeMap::new();
+    for d in ds {
+        let r = m
+            .entry((d.account_id.clone(), d.class.clone(), d.currency.clone()))
+            .or_insert_with(|| SummaryRow {
+                account_id: d.account_id.clone(),
+                class: d.class.clone(),
+                currency: d.currency.clone(),
+                count: 0,
+                ours: Decimal::ZERO,
+                theirs: Decimal::ZERO,
+                delta: Decimal::ZERO,
+                within_tolerance: 0,
+            });
+        r.count += 1;
+        r.ours += d.our_amount;
+        r.theirs += d.their_amount;
+        r.delta += d.delta_amount;
+        r.within_tolerance += u64::from(d.within_tolerance);
+    }
+    m.into_values().collect()
+}
+
+/// When a run should fail (`--fail-on`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailOn {
+    None,
+    Any,
+    /// Total |delta| outside tolerance above this amount (any currency).
+    Amount(Decimal),
+}
+
+impl FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "none" => Ok(FailOn::None),
+            "any" => Ok(FailOn::Any),
+            _ => s
+                .strip_prefix("amount:")
+                .and_then(|n| Decimal::from_str(n).ok())
+                .map(FailOn::Amount)
+                .ok_or_else(|| format!("--fail-on {s:?}: use none, any or amount:N")),
+        }
+    }
+}
+
+impl FailOn {
+    /// Whether these discrepancies fail the run (exit code 3).
+    pub fn fails(&self, ds: &[Discrepancy]) -> bool {
+        let outside = ds.iter().filter(|d| !d.within_tolerance);
+        match self {
+            FailOn::None => false,
+            FailOn::Any => outside.count() > 0,
+            FailOn::Amount(n) => {
+                let mut per: BTreeMap<&str, Decimal> = BTreeMap::new();
+                for d in outside {
+                    *per.entry(&d.currency).or_default() += d.delta_amount.abs();
+                }
+                per.values().any(|v| v > n)
+            }
+        }
+    }
+}
+
+/// Every class, with its count (zero included), for summaries.
+pub fn class_counts(ds: &[Discrepancy]) -> BTreeMap<&'static str, u64> {
+    let mut m: BTreeMap<&'static str, u64> = CLASSES.iter().map(|c| (*c, 0)).collect();
+    for d in ds.iter().filter(|d| !d.within_tolerance) {
+        if let Some(c) = CLASSES.iter().find(|c| **c == d.class) {
+            *m.entry(c).or_default() += 1;
+        }
+    }
+    m
+}
