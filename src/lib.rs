@@ -15,3 +15,4 @@ pub mod cli;
 pub mod generate;
 pub mod recon_model;
 pub mod reconcile;
+pub mod faults;
