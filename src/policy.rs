@@ -42,12 +42,15 @@ impl Default for Policy {
     }
 }
 
-/// The config file (`--config`): currently the `[deduction]` policy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The config file (`--config`): the `[deduction]` policy and the
+/// reconciliation `[tolerance]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub deduction: Option<Policy>,
+    #[serde(default)]
+    pub tolerance: Option<crate::reconcile::Tolerance>,
 }
 
 impl Config {

@@ -1,0 +1,161 @@
+//! Writing a reconciliation: `discrepancies`, `discrepancy_summary`,
+//! `statement_problems` (Parquet + CSV) and `report.html`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::error::Result;
+use crate::model::ExceptionRow;
+use crate::output::{Col, Staging, Table, MONEY_SCALE, PRICE_SCALE, QTY_SCALE};
+use crate::recon_model::{Discrepancy, Statement};
+use crate::reconcile::{self, OurLine, Tolerance};
+
+/// What a reconciliation found, for the summary line and the exit code.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconSummary {
+    pub discrepancies: Vec<Discrepancy>,
+    pub classes: BTreeMap<&'static str, u64>,
+    /// Per currency: reckon's total, the statement's total.
+    pub ours: BTreeMap<String, Decimal>,
+    pub theirs: BTreeMap<String, Decimal>,
+    /// Sum of |delta| inside tolerance, per currency.
+    pub matched_within_tolerance: BTreeMap<String, Decimal>,
+    /// Per vendor and currency: reckon's total, the statement's total.
+    pub by_vendor: BTreeMap<(String, String), (Decimal, Decimal)>,
+    pub problems: usize,
+    pub notes: Vec<String>,
+}
+
+/// The vendor an item id belongs to (`tencent`, `alibaba`).
+fn vendor_of(item: &str) -> String {
+    item.split('.').next().unwrap_or("").to_string()
+}
+
+/// Read the statement, reconcile and write the outputs into `staging`.
+pub fn reconcile_into(
+    staging: &Staging,
+    catalog: &Catalog,
+    period: &str,
+    offset: i32,
+    ours: &[OurLine],
+    exceptions: &[ExceptionRow],
+    statement_path: &Path,
+    map_dir: &Path,
+    tolerance: &Tolerance,
+) -> Result<ReconSummary> {
+    let statement = crate::statement::read_statement(statement_path, catalog, map_dir)?;
+    let summary = reconcile_statement(period, ours, exceptions, &statement, tolerance);
+    write(staging, period, offset, &statement, &summary)?;
+    Ok(summary)
+}
+
+/// Reconcile an already read statement.
+pub fn reconcile_statement(
+    period: &str,
+    ours: &[OurLine],
+    exceptions: &[ExceptionRow],
+    statement: &Statement,
+    tolerance: &Tolerance,
+) -> ReconSummary {
+    let ds = reconcile::reconcile(period, ours, exceptions, statement, tolerance);
+    let mut our_tot: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
+    for l in ours {
+        *our_tot.entry(l.currency.clone()).or_default() += l.amount;
+        by_vendor.entry((vendor_of(&l.item), l.currency.clone())).or_default().0 += l.amount;
+    }
+    let mut their_tot: BTreeMap<String, Decimal> = BTreeMap::new();
+    for l in statement.lines.iter().filter(|l| l.billing_period == period) {
+        *their_tot.entry(l.currency.clone()).or_default() += l.amount;
+        let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
+        by_vendor.entry((vendor_of(item), l.currency.clone())).or_default().1 += l.amount;
+    }
+    let mut matched: BTreeMap<String, Decimal> = BTreeMap::new();
+    for d in ds.iter().filter(|d| d.within_tolerance) {
+        *matched.entry(d.currency.clone()).or_default() += d.delta_amount.abs();
+    }
+    ReconSummary {
+        classes: reconcile::class_counts(&ds),
+        discrepancies: ds,
+        ours: our_tot,
+        theirs: their_tot,
+        matched_within_tolerance: matched,
+        by_vendor,
+        problems: statement.problems.len(),
+        notes: statement.notes.clone(),
+    }
+}
+
+fn write(staging: &Staging, period: &str, offset: i32, statement: &Statement, s: &ReconSummary) -> Result<()> {
+    let ds = &s.discrepancies;
+    let st = |f: &dyn Fn(&Discrepancy) -> String| ds.iter().map(|d| Some(f(d))).collect::<Vec<_>>();
+    let od = |f: &dyn Fn(&Discrepancy) -> Option<Decimal>| ds.iter().map(f).collect::<Vec<_>>();
+    staging.write_table(&Table {
+        name: "discrepancies",
+        offset,
+        columns: vec![
+            Col::Str("account_id", st(&|d| d.account_id.clone())),
+            Col::Str("item", st(&|d| d.item.clone())),
+            Col::Str("charge_type", st(&|d| d.charge_type.clone())),
+            Col::Str("billing_period", st(&|d| d.billing_period.clone())),
+            Col::Time("cycle_start", ds.iter().map(|d| d.cycle_start).collect()),
+            Col::Str("class", st(&|d| d.class.clone())),
+            Col::Dec("our_usage_quantity", QTY_SCALE, od(&|d| d.our_usage_quantity)),
+            Col::Dec("their_usage_quantity", QTY_SCALE, od(&|d| d.their_usage_quantity)),
+            Col::Dec("our_deducted_quantity", QTY_SCALE, od(&|d| d.our_deducted_quantity)),
+            Col::Dec("their_deducted_quantity", QTY_SCALE, od(&|d| d.their_deducted_quantity)),
+            Col::Dec("our_billed_quantity", QTY_SCALE, od(&|d| d.our_billed_quantity)),
+            Col::Dec("their_billed_quantity", QTY_SCALE, od(&|d| d.their_billed_quantity)),
+            Col::Dec("our_unit_price", PRICE_SCALE, od(&|d| d.our_unit_price)),
+            Col::Dec("their_unit_price", PRICE_SCALE, od(&|d| d.their_unit_price)),
+            Col::Dec("our_amount", MONEY_SCALE, od(&|d| Some(d.our_amount))),
+            Col::Dec("their_amount", MONEY_SCALE, od(&|d| Some(d.their_amount))),
+            Col::Dec("delta_amount", MONEY_SCALE, od(&|d| Some(d.delta_amount))),
+            Col::Str("currency", st(&|d| d.currency.clone())),
+            Col::Bool("within_tolerance", ds.iter().map(|d| Some(d.within_tolerance)).collect()),
+            Col::Str("explanation", st(&|d| d.explanation.clone())),
+            Col::Str("vendor_lines", st(&|d| d.vendor_lines.clone())),
+        ],
+    })?;
+    let rows = reconcile::summarize(ds);
+    staging.write_table(&Table {
+        name: "discrepancy_summary",
+        offset,
+        columns: vec![
+            Col::Str("account_id", rows.iter().map(|r| Some(r.account_id.clone())).collect()),
+            Col::Str("class", rows.iter().map(|r| Some(r.class.clone())).collect()),
+            Col::Str("currency", rows.iter().map(|r| Some(r.currency.clone())).collect()),
+            Col::Int("count", rows.iter().map(|r| Some(r.count as i64)).collect()),
+            Col::Dec("ours", MONEY_SCALE, rows.iter().map(|r| Some(r.ours)).collect()),
+            Col::Dec("theirs", MONEY_SCALE, rows.iter().map(|r| Some(r.theirs)).collect()),
+            Col::Dec("delta", MONEY_SCALE, rows.iter().map(|r| Some(r.delta)).collect()),
+            Col::Int("within_tolerance", rows.iter().map(|r| Some(r.within_tolerance as i64)).collect()),
+        ],
+    })?;
+    let p = &statement.problems;
+    staging.write_table(&Table {
+        name: "statement_problems",
+        offset,
+        columns: vec![
+            Col::Str("file", p.iter().map(|x| Some(x.file.clone())).collect()),
+            Col::Int("row", p.iter().map(|x| Some(x.row as i64)).collect()),
+            Col::Str("column", p.iter().map(|x| Some(x.column.clone())).collect()),
+            Col::Str("value", p.iter().map(|x| x.value.clone()).collect()),
+            Col::Str("reason", p.iter().map(|x| Some(x.reason.clone())).collect()),
+        ],
+    })?;
+    let html = crate::report::render_report(&crate::report::ReportInput {
+        period: period.to_string(),
+        discrepancies: ds,
+        statement_notes: &s.notes,
+        problems: s.problems,
+        ours_by_currency: s.ours.clone(),
+        theirs_by_currency: s.theirs.clone(),
+        vendors: s.by_vendor.iter().map(|((v, c), (o, t))| (v.clone(), c.clone(), *o, *t)).collect(),
+    });
+    staging.write_text("report.html", &html)
+}
