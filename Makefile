@@ -35,3 +35,8 @@ clean:
 	rm -rf out
 
 -include mk/notebooks.mk
+
+# Benchmarks (not part of make test): reckon vs the DuckDB baseline.
+.PHONY: bench
+bench:
+	bench/run.sh
