@@ -16,3 +16,5 @@ pub mod generate;
 pub mod recon_model;
 pub mod reconcile;
 pub mod faults;
+pub mod focus;
+pub mod report;

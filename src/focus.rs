@@ -1,0 +1,950 @@
+//! reckon's own invoice as a FOCUS dataset (FinOps Open Cost and Usage
+//! Specification, version [`FOCUS_VERSION`]): `focus.parquet` and `focus.csv`.
+//!
+//! One or more rows per invoice line:
+//!
+//! * a usage line becomes one `Usage` row per package it drew from
+//!   (`CommitmentDiscountId` = the package, `CommitmentDiscountStatus` `Used`,
+//!   `BilledCost` 0, `EffectiveCost` the amortised share of a priced package),
+//!   one row for its postpaid part (one per tier slice under graduated
+//!   pricing), and one zero-cost row for usage covered by a concurrency / QPS
+//!   subscription; a line with none of these (only refused usage) still gets
+//!   one zero row so every line appears;
+//! * a package purchase is a one-time `Purchase` with the package as
+//!   `CommitmentDiscountId` and `EffectiveCost` 0 (it pays for later usage);
+//! * a package refund is a negative one-time `Purchase` (FOCUS: "Purchase ...
+//!   including refunds"), `ChargeClass` `Correction` when the purchase was
+//!   invoiced in an earlier billing period;
+//! * a subscription is a recurring `Purchase` (`EffectiveCost` = `BilledCost`).
+//!
+//! Number rules: `ListCost = ListUnitPrice × PricingQuantity` and
+//! `ContractedCost = ContractedUnitPrice × PricingQuantity` hold exactly in
+//! the written text (reckon has no negotiated prices, so contracted = list).
+//! `PricingQuantity` is the line's quantity at [`QTY_SCALE`] digits (exact for
+//! every shipped item). `BilledCost` is the invoice amount, rounded to the
+//! currency's minor unit, so it may differ from `ListCost` by that rounding;
+//! `BilledCost` summed per account and currency equals the invoice total.
+//! Each decimal column is written at one scale: the most digits any of its
+//! values needs, and at least the minor unit for money and unit prices and
+//! [`QTY_SCALE`] digits for quantities (so readers that guess types from CSV
+//! text see decimals, not integers); nothing is rounded on the way out. Date/times are UTC, in CSV as `YYYY-MM-DDTHH:MM:SSZ`.
+//! Custom columns follow the FOCUS columns and start with `x_`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use chrono::{TimeZone as _, Utc};
+use polars::prelude::*;
+use rust_decimal::prelude::*;
+
+use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
+use crate::error::{Error, Result};
+use crate::model::{InvoiceLine, Micros, Package, PackageKind};
+use crate::output::{Staging, QTY_SCALE};
+use crate::period::{Period, DAY, HOUR};
+use crate::run::Month;
+
+/// The FOCUS version the columns and rules follow.
+pub const FOCUS_VERSION: &str = "1.0";
+
+/// Digits kept for amortised package cost (`EffectiveCost` of covered usage).
+pub const AMORTISED_SCALE: u32 = 6;
+
+/// `ServiceCategory` of every row.
+pub const SERVICE_CATEGORY: &str = "AI and Machine Learning";
+
+/// The FOCUS 1.0 columns, in the specification's (alphabetical) order.
+pub const FOCUS_COLUMNS: &[&str] = &[
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+];
+
+/// reckon's own columns, after the FOCUS ones.
+pub const CUSTOM_COLUMNS: &[&str] = &["x_InvoiceLine", "x_ChargeType", "x_Reference", "x_Tier"];
+
+/// One FOCUS row. Columns always null in reckon's data (availability zone,
+/// resources, names reckon does not know, tags) are not fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FocusRow {
+    pub billed_cost: Decimal,
+    pub billing_account_id: String,
+    pub billing_currency: String,
+    pub billing_period_start: Micros,
+    pub billing_period_end: Micros,
+    /// `Usage` or `Purchase` (`Adjustment` for a charge type reckon does not know).
+    pub charge_category: &'static str,
+    /// `Correction` or null.
+    pub charge_class: Option<&'static str>,
+    pub charge_description: String,
+    /// `Usage-Based`, `One-Time` or `Recurring`.
+    pub charge_frequency: &'static str,
+    pub charge_period_start: Micros,
+    pub charge_period_end: Micros,
+    /// Package id (commitment-based discount in FOCUS terms).
+    pub commitment_discount_id: Option<String>,
+    pub commitment_discount_name: Option<String>,
+    /// `Used` on covered usage rows.
+    pub commitment_discount_status: Option<&'static str>,
+    pub commitment_discount_type: Option<String>,
+    pub consumed_quantity: Option<Decimal>,
+    pub consumed_unit: Option<String>,
+    pub contracted_cost: Decimal,
+    pub contracted_unit_price: Option<Decimal>,
+    pub effective_cost: Decimal,
+    pub list_cost: Decimal,
+    pub list_unit_price: Option<Decimal>,
+    /// `Standard` or `Committed`.
+    pub pricing_category: &'static str,
+    pub pricing_quantity: Option<Decimal>,
+    pub pricing_unit: Option<String>,
+    /// Provider, publisher and invoice issuer (`Tencent Cloud`, `Alibaba Cloud`).
+    pub provider_name: String,
+    pub region_id: Option<String>,
+    pub service_name: String,
+    pub sku_id: Option<String>,
+    pub sku_price_id: Option<String>,
+    pub sub_account_id: String,
+    /// 1-based position of the invoice line in `invoice_lines`.
+    pub x_invoice_line: i64,
+    /// reckon charge type: `usage`, `purchase`, `subscription`, `refund`.
+    pub x_charge_type: String,
+    /// Package or subscription id of purchase / refund / subscription lines.
+    pub x_reference: Option<String>,
+    pub x_tier: Option<String>,
+}
+
+/// `Tencent Cloud` / `Alibaba Cloud` for a catalog vendor id.
+pub fn provider_name(vendor: &str) -> String {
+    match vendor {
+        "tencent" => "Tencent Cloud".into(),
+        "alibaba" => "Alibaba Cloud".into(),
+        other => {
+            let mut c = other.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                None => "Unknown".into(),
+            }
+        }
+    }
+}
+
+/// A catalog unit (`call`, `1k_tokens`, `concurrent task`) as a FOCUS unit
+/// (`Calls`, `1000 Tokens`, `Concurrent Tasks`).
+pub fn unit_label(unit: &str) -> String {
+    let words: Vec<String> = unit
+        .split(['_', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if let Some(n) = w
+                .strip_suffix('k')
+                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            {
+                format!("{n}000")
+            } else if w
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                w.to_string()
+            } else {
+                let mut c = w.chars();
+                let first = c
+                    .next()
+                    .map(|f| f.to_uppercase().collect::<String>())
+                    .unwrap_or_default();
+                first + c.as_str()
+            }
+        })
+        .collect();
+    let mut out = words.join(" ");
+    let last_is_word = words
+        .last()
+        .is_some_and(|w| w.chars().any(|c| c.is_ascii_lowercase()));
+    if last_is_word && !out.ends_with('s') {
+        out.push('s');
+    }
+    out
+}
+
+fn money_round(x: Decimal, minor: u32) -> Decimal {
+    x.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn qty(x: Decimal) -> Decimal {
+    x.round_dp_with_strategy(QTY_SCALE, RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
+}
+
+fn num(x: Decimal) -> String {
+    x.normalize().to_string()
+}
+
+/// What a package cost (its own price, else the catalog's list price for its
+/// kind and size), as the engine charges it.
+fn package_price(cat: &Catalog, p: &Package) -> Option<Decimal> {
+    if let Some(price) = p.price {
+        return Some(price);
+    }
+    let (_, item) = cat.item(&p.item)?;
+    item.packages
+        .iter()
+        .find(|s| s.kind == p.kind.as_str() && s.size == Some(p.size))
+        .and_then(|s| s.price)
+}
+
+fn kind_title(kind: PackageKind) -> &'static str {
+    match kind {
+        PackageKind::Free => "Free",
+        PackageKind::Campaign => "Campaign",
+        PackageKind::Prepaid => "Prepaid",
+    }
+}
+
+/// Parse the `package_id:quantity;...` draws of a usage line.
+fn draws(s: &str) -> Vec<(String, Decimal)> {
+    s.split(';')
+        .filter(|x| !x.is_empty())
+        .filter_map(|x| {
+            let (id, q) = x.rsplit_once(':')?;
+            Some((id.to_string(), Decimal::from_str(q).ok()?))
+        })
+        .collect()
+}
+
+/// Row fields shared by every row of one line.
+struct Base<'a> {
+    line: &'a InvoiceLine,
+    index: i64,
+    provider: String,
+    service: String,
+    period: &'a Period,
+}
+
+impl Base<'_> {
+    fn row(
+        &self,
+        category: &'static str,
+        frequency: &'static str,
+        window: (Micros, Micros),
+    ) -> FocusRow {
+        let l = self.line;
+        FocusRow {
+            billed_cost: Decimal::ZERO,
+            billing_account_id: l.account_id.clone(),
+            billing_currency: l.currency.clone(),
+            billing_period_start: self.period.start(),
+            billing_period_end: self.period.end(),
+            charge_category: category,
+            charge_class: None,
+            charge_description: String::new(),
+            charge_frequency: frequency,
+            charge_period_start: window.0,
+            charge_period_end: window.1,
+            commitment_discount_id: None,
+            commitment_discount_name: None,
+            commitment_discount_status: None,
+            commitment_discount_type: None,
+            consumed_quantity: None,
+            consumed_unit: None,
+            contracted_cost: Decimal::ZERO,
+            contracted_unit_price: None,
+            effective_cost: Decimal::ZERO,
+            list_cost: Decimal::ZERO,
+            list_unit_price: None,
+            pricing_category: "Standard",
+            pricing_quantity: None,
+            pricing_unit: None,
+            provider_name: self.provider.clone(),
+            region_id: None,
+            service_name: self.service.clone(),
+            sku_id: Some(l.item.clone()),
+            sku_price_id: None,
+            sub_account_id: l.account_id.clone(),
+            x_invoice_line: self.index,
+            x_charge_type: l.charge_type.clone(),
+            x_reference: l.reference.clone(),
+            x_tier: l.tier.clone(),
+        }
+    }
+}
+
+/// Set the price columns: list = contracted = `price × quantity`, exactly.
+fn priced(r: &mut FocusRow, quantity: Decimal, price: Decimal, unit: &str) {
+    let cost = price * quantity;
+    r.pricing_quantity = Some(quantity);
+    r.pricing_unit = Some(unit.to_string());
+    r.list_unit_price = Some(price);
+    r.contracted_unit_price = Some(price);
+    r.list_cost = cost;
+    r.contracted_cost = cost;
+}
+
+/// The cycle window `[start, end)` of a usage line.
+fn cycle_window(cycle: Cycle, start: Micros, period: &Period) -> (Micros, Micros) {
+    let end = match cycle {
+        Cycle::Hour => start + HOUR,
+        Cycle::Day => start + DAY,
+        Cycle::Month => period.end(),
+    };
+    (start, end.min(period.end()).max(start))
+}
+
+/// reckon's invoice for `period` as FOCUS rows, optionally only one
+/// provider's (`provider` matches the catalog vendor id, e.g. `tencent`, or
+/// the provider name, e.g. `Tencent Cloud`, ignoring case).
+pub fn focus_rows(
+    month: &Month,
+    cat: &Catalog,
+    period: &Period,
+    provider: Option<&str>,
+) -> Vec<FocusRow> {
+    let packages: BTreeMap<&str, &Package> = month
+        .ledger
+        .iter()
+        .map(|r| (r.package.package_id.as_str(), &r.package))
+        .collect();
+    let mut out = Vec::new();
+    for (i, l) in month.lines.iter().enumerate() {
+        let product = cat
+            .product_of_item(&l.item)
+            .or_else(|| cat.subscription(&l.item).map(|(p, _)| p));
+        let vendor = product.map(|p| p.vendor.as_str()).unwrap_or("unknown");
+        let provider_name = provider_name(vendor);
+        if let Some(want) = provider {
+            if !want.eq_ignore_ascii_case(vendor) && !want.eq_ignore_ascii_case(&provider_name) {
+                continue;
+            }
+        }
+        let base = Base {
+            line: l,
+            index: i as i64 + 1,
+            provider: provider_name,
+            service: product
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| l.item.clone()),
+            period,
+        };
+        match l.charge_type.as_str() {
+            "usage" => usage_rows(&base, cat, &packages, &mut out),
+            "purchase" | "refund" => package_row(&base, cat, &packages, &mut out),
+            "subscription" => subscription_row(&base, cat, &mut out),
+            _ => other_row(&base, &mut out),
+        }
+    }
+    out
+}
+
+fn usage_rows(
+    b: &Base,
+    cat: &Catalog,
+    packages: &BTreeMap<&str, &Package>,
+    out: &mut Vec<FocusRow>,
+) {
+    let l = b.line;
+    let Some((product, item)) = cat.item(&l.item) else {
+        // Not in the catalog: one plain row with the invoice's money.
+        let mut r = b.row("Usage", "Usage-Based", (b.period.start(), b.period.end()));
+        let q = qty(l.postpaid_quantity);
+        priced(&mut r, q, l.unit_price.unwrap_or(Decimal::ZERO), "Units");
+        r.consumed_quantity = Some(q);
+        r.consumed_unit = Some("Units".into());
+        r.billed_cost = l.amount;
+        r.effective_cost = l.amount;
+        r.sku_price_id = Some(format!("{}:unknown", l.item));
+        r.charge_description = format!("{}: usage of an item the catalog does not list", l.item);
+        out.push(r);
+        return;
+    };
+    let window = cycle_window(item.cycle, l.cycle_start, b.period);
+    let unit = unit_label(&item.unit);
+    let (consumed_unit, consumed_factor) = match item.measure {
+        _ if item.unit_size == Decimal::ONE => (unit.clone(), Decimal::ONE),
+        Measure::Tokens => ("Tokens".to_string(), item.unit_size),
+        Measure::InputPlusOutputSeconds | Measure::InputSeconds | Measure::OutputSeconds => {
+            ("Seconds".to_string(), item.unit_size)
+        }
+        Measure::Count | Measure::Quantity => (unit.clone(), Decimal::ONE),
+    };
+    let region = l.region.clone().or_else(|| product.default_region.clone());
+    let pl = catalog::price_list(item, region.as_deref(), l.resolution.as_deref());
+    let price_key = |tier: &str| {
+        let mut k = l.item.clone();
+        for part in [region.as_deref(), l.resolution.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            k.push(':');
+            k.push_str(part);
+        }
+        format!("{k}:{tier}")
+    };
+    let tier_label = |from: Decimal, to: Option<Decimal>| match to {
+        Some(t) => format!("[{},{})", from.normalize(), t.normalize()),
+        None => format!("[{},inf)", from.normalize()),
+    };
+    // The list price of covered usage: the line's postpaid price when it has
+    // one, else the tier the cycle's whole usage reaches (what it would have
+    // cost without packages); zero for items sold only in packages.
+    let list_for = |units: Decimal| -> (Decimal, String) {
+        match pl {
+            Some(pl) => {
+                let t = l
+                    .unit_price
+                    .and_then(|p| pl.tiers.iter().find(|t| t.unit_price == p))
+                    .or_else(|| pl.tiers.iter().rev().find(|t| units >= t.from))
+                    .or(pl.tiers.first())
+                    .expect("price lists have tiers");
+                (t.unit_price, price_key(&tier_label(t.from, t.to)))
+            }
+            None => (Decimal::ZERO, price_key("no-postpaid-price")),
+        }
+    };
+    let amount_of = |q: Decimal| {
+        if unit.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("{} × {}", num(q), unit)
+        } else {
+            format!("{} {}", num(q), unit)
+        }
+    };
+    let start = out.len();
+    let usage_row = |desc: String| {
+        let mut r = b.row("Usage", "Usage-Based", window);
+        r.region_id = region.clone();
+        r.charge_description = desc;
+        r
+    };
+    let consumed = |r: &mut FocusRow, q: Decimal| {
+        r.consumed_quantity = Some(q * consumed_factor);
+        r.consumed_unit = Some(consumed_unit.clone());
+    };
+
+    // Package-covered rows, one per package drawn.
+    let (covered_price, covered_key) = list_for(l.usage_quantity);
+    for (id, drawn) in draws(&l.packages) {
+        let q = qty(drawn);
+        let pkg = packages.get(id.as_str()).copied();
+        let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Resource");
+        let mut r = usage_row(format!(
+            "{}: {} covered by {} package {}",
+            item.name,
+            amount_of(q),
+            kind.to_lowercase(),
+            id
+        ));
+        priced(&mut r, q, covered_price, &unit);
+        consumed(&mut r, q);
+        r.sku_price_id = Some(covered_key.clone());
+        r.pricing_category = "Committed";
+        r.commitment_discount_id = Some(id.clone());
+        r.commitment_discount_status = Some("Used");
+        r.commitment_discount_type = Some(format!("{kind} Package"));
+        r.commitment_discount_name = pkg.map(|p| {
+            format!(
+                "{} package {} of {} {}",
+                kind,
+                p.package_id,
+                p.size.normalize(),
+                unit
+            )
+        });
+        // Amortised share of what the package cost (zero for free packages).
+        if let Some(p) = pkg.filter(|p| !p.size.is_zero()) {
+            if let Some(price) = package_price(cat, p) {
+                r.effective_cost = (drawn * price / p.size).round_dp_with_strategy(
+                    AMORTISED_SCALE,
+                    RoundingStrategy::MidpointAwayFromZero,
+                );
+            }
+        }
+        out.push(r);
+    }
+
+    // Postpaid rows.
+    if !l.postpaid_quantity.is_zero() || !l.amount.is_zero() {
+        let minor = catalog::minor_units(&l.currency).unwrap_or(2);
+        let graduated =
+            pl.filter(|pl| pl.tier_mode == TierMode::Graduated && l.unit_price.is_some());
+        // (quantity, unit price, tier, SkuPriceId)
+        let mut slices: Vec<(Decimal, Decimal, Option<String>, String)> = Vec::new();
+        if let Some(pl) = graduated {
+            let q = qty(l.postpaid_quantity);
+            for t in &pl.tiers {
+                let hi = t.to.unwrap_or(Decimal::MAX);
+                if q > t.from {
+                    let tier = tier_label(t.from, t.to);
+                    slices.push((
+                        q.min(hi) - t.from,
+                        t.unit_price,
+                        Some(format!("graduated {tier}")),
+                        price_key(&tier),
+                    ));
+                }
+            }
+            // Keep the split only when it reproduces the invoice amount.
+            let total: Decimal = slices.iter().map(|(q, p, _, _)| q * p).sum();
+            if money_round(total, minor) != l.amount {
+                slices.clear();
+            }
+        }
+        if slices.is_empty() {
+            let (price, key) = match (l.unit_price, pl) {
+                (Some(p), Some(_)) => {
+                    let tier = l.tier.clone().unwrap_or_default();
+                    let key = pl
+                        .and_then(|pl| pl.tiers.iter().find(|t| t.unit_price == p))
+                        .map(|t| price_key(&tier_label(t.from, t.to)))
+                        .unwrap_or_else(|| price_key(&tier));
+                    (p, key)
+                }
+                (Some(p), None) => (p, price_key("unlisted")),
+                (None, _) => (Decimal::ZERO, price_key("no-postpaid-price")),
+            };
+            slices.push((qty(l.postpaid_quantity), price, l.tier.clone(), key));
+        }
+        // Billed money per slice: rounded, the last slice takes the remainder
+        // so the rows add up to the invoice amount.
+        let n = slices.len();
+        let mut billed_so_far = Decimal::ZERO;
+        for (k, (q, price, tier, key)) in slices.into_iter().enumerate() {
+            let billed = if k + 1 == n {
+                l.amount - billed_so_far
+            } else {
+                money_round(q * price, minor)
+            };
+            billed_so_far += billed;
+            let mut r = usage_row(format!(
+                "{}: {} postpaid at {} {} each{}",
+                item.name,
+                amount_of(q),
+                num(price),
+                l.currency,
+                tier.map(|t| format!(", tier {t}")).unwrap_or_default()
+            ));
+            priced(&mut r, q, price, &unit);
+            consumed(&mut r, q);
+            r.sku_price_id = Some(key);
+            r.billed_cost = billed;
+            r.effective_cost = billed;
+            out.push(r);
+        }
+    }
+
+    // Usage covered by a concurrency / QPS subscription: not rated per call.
+    if !l.subscription_quantity.is_zero() {
+        let q = qty(l.subscription_quantity);
+        let mode = l.tier.clone().unwrap_or_else(|| "subscription".into());
+        let mut r = usage_row(format!(
+            "{}: {} covered by the account's subscription ({mode}); charged on its subscription line",
+            item.name,
+            amount_of(q)
+        ));
+        priced(&mut r, q, Decimal::ZERO, &unit);
+        consumed(&mut r, q);
+        r.sku_price_id = Some(price_key(&mode.replace(' ', "-")));
+        out.push(r);
+    }
+
+    if out.len() == start {
+        let mut r = usage_row(format!(
+            "{}: nothing billable in the cycle ({} refused, see exceptions)",
+            item.name,
+            amount_of(qty(l.refused_quantity))
+        ));
+        priced(&mut r, Decimal::ZERO, Decimal::ZERO, &unit);
+        consumed(&mut r, Decimal::ZERO);
+        r.sku_price_id = Some(price_key("none"));
+        out.push(r);
+    }
+}
+
+fn package_row(
+    b: &Base,
+    cat: &Catalog,
+    packages: &BTreeMap<&str, &Package>,
+    out: &mut Vec<FocusRow>,
+) {
+    let l = b.line;
+    let refund = l.charge_type == "refund";
+    let id = l.reference.clone().unwrap_or_else(|| l.packages.clone());
+    let pkg = packages.get(id.as_str()).copied();
+    let item = cat.item(&l.item).map(|(_, i)| i);
+    let unit = unit_label(item.map(|i| i.unit.as_str()).unwrap_or("unit"));
+    let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Prepaid");
+    let mut r = b.row("Purchase", "One-Time", (b.period.start(), b.period.end()));
+    let price = l.unit_price.unwrap_or(Decimal::ZERO);
+    priced(&mut r, l.usage_quantity, price, "Packages");
+    r.billed_cost = l.amount;
+    // A purchase that pays for later usage has no effective cost of its own:
+    // covered usage carries it (amortised); likewise its refund.
+    r.effective_cost = Decimal::ZERO;
+    r.pricing_category = "Committed";
+    r.commitment_discount_id = Some(id.clone());
+    r.commitment_discount_type = Some(format!("{kind} Package"));
+    r.commitment_discount_name = pkg.map(|p| {
+        format!(
+            "{} package {} of {} {}",
+            kind,
+            p.package_id,
+            p.size.normalize(),
+            unit
+        )
+    });
+    let size = pkg.map(|p| num(p.size)).unwrap_or_else(|| "?".into());
+    r.sku_price_id = Some(format!(
+        "{}:{}-package:{}",
+        l.item,
+        kind.to_lowercase(),
+        size
+    ));
+    let what = format!(
+        "{} package {} of {} {} for {}",
+        kind.to_lowercase(),
+        id,
+        size,
+        unit,
+        item.map(|i| i.name.as_str()).unwrap_or(&l.item)
+    );
+    r.charge_description = if refund {
+        // A refund of a purchase invoiced in an earlier period corrects that period.
+        if pkg.is_some_and(|p| p.effective_at < b.period.start()) {
+            r.charge_class = Some("Correction");
+        }
+        format!("Refund of {what}, requested {}", utc_text(l.cycle_start))
+    } else {
+        format!("Purchase of {what}")
+    };
+    out.push(r);
+}
+
+fn subscription_row(b: &Base, cat: &Catalog, out: &mut Vec<FocusRow>) {
+    let l = b.line;
+    let sub = cat.subscription(&l.item).map(|(_, s)| s);
+    let tier = l.tier.clone().unwrap_or_default();
+    let term = if tier.contains(" day(s) ") {
+        "-Days"
+    } else if tier.contains(" month(s) ") {
+        "-Months"
+    } else {
+        ""
+    };
+    let unit = format!(
+        "{}{term}",
+        unit_label(sub.map(|s| s.unit.as_str()).unwrap_or("unit"))
+    );
+    let mut r = b.row("Purchase", "Recurring", (b.period.start(), b.period.end()));
+    let price = l.unit_price.unwrap_or(Decimal::ZERO);
+    priced(&mut r, l.usage_quantity, price, &unit);
+    r.billed_cost = l.amount;
+    // A fee for capacity held in this period: it is the period's cost.
+    r.effective_cost = l.amount;
+    r.sku_price_id = Some(format!(
+        "{}:{}:{}",
+        l.item,
+        term.trim_start_matches('-').to_lowercase(),
+        tier.rsplit("tier ").next().unwrap_or("")
+    ));
+    r.charge_description = format!(
+        "{}: {} ({})",
+        sub.map(|s| s.name.as_str()).unwrap_or(&l.item),
+        tier,
+        l.reference.as_deref().unwrap_or("subscription")
+    );
+    out.push(r);
+}
+
+/// A charge type reckon does not emit today: an `Adjustment` with the
+/// line's money, so the rows still add up to the invoice.
+fn other_row(b: &Base, out: &mut Vec<FocusRow>) {
+    let l = b.line;
+    let mut r = b.row("Adjustment", "One-Time", (b.period.start(), b.period.end()));
+    r.billed_cost = l.amount;
+    r.effective_cost = l.amount;
+    r.list_cost = l.amount;
+    r.contracted_cost = l.amount;
+    r.sku_price_id = None;
+    r.charge_description = format!(
+        "{} {}: {}",
+        l.charge_type,
+        l.item,
+        l.tier.as_deref().unwrap_or("")
+    );
+    out.push(r);
+}
+
+fn utc_text(t: Micros) -> String {
+    Utc.timestamp_micros(t)
+        .single()
+        .expect("timestamp in range")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+enum Values {
+    Str(Vec<Option<String>>),
+    /// Values and the least scale to write them at.
+    Dec(Vec<Option<Decimal>>, u32),
+    Time(Vec<Option<Micros>>),
+    Int(Vec<Option<i64>>),
+}
+
+fn columns(rows: &[FocusRow]) -> Vec<(&'static str, Values)> {
+    use Values::*;
+    let s = |f: &dyn Fn(&FocusRow) -> Option<String>| Str(rows.iter().map(f).collect());
+    let null = || Str(vec![None; rows.len()]);
+    let d =
+        |min: u32, f: &dyn Fn(&FocusRow) -> Option<Decimal>| Dec(rows.iter().map(f).collect(), min);
+    let t = |f: &dyn Fn(&FocusRow) -> Micros| Time(rows.iter().map(|r| Some(f(r))).collect());
+    // Costs carry at least the minor unit of the currencies present.
+    let minor = rows
+        .iter()
+        .map(|r| catalog::minor_units(&r.billing_currency).unwrap_or(2))
+        .max()
+        .unwrap_or(2);
+    vec![
+        ("AvailabilityZone", null()),
+        ("BilledCost", d(minor, &|r| Some(r.billed_cost))),
+        (
+            "BillingAccountId",
+            s(&|r| Some(r.billing_account_id.clone())),
+        ),
+        ("BillingAccountName", null()),
+        ("BillingCurrency", s(&|r| Some(r.billing_currency.clone()))),
+        ("BillingPeriodEnd", t(&|r| r.billing_period_end)),
+        ("BillingPeriodStart", t(&|r| r.billing_period_start)),
+        (
+            "ChargeCategory",
+            s(&|r| Some(r.charge_category.to_string())),
+        ),
+        ("ChargeClass", s(&|r| r.charge_class.map(str::to_string))),
+        (
+            "ChargeDescription",
+            s(&|r| Some(r.charge_description.clone())),
+        ),
+        (
+            "ChargeFrequency",
+            s(&|r| Some(r.charge_frequency.to_string())),
+        ),
+        ("ChargePeriodEnd", t(&|r| r.charge_period_end)),
+        ("ChargePeriodStart", t(&|r| r.charge_period_start)),
+        (
+            "CommitmentDiscountCategory",
+            s(&|r| {
+                r.commitment_discount_id
+                    .as_ref()
+                    .map(|_| "Usage".to_string())
+            }),
+        ),
+        (
+            "CommitmentDiscountId",
+            s(&|r| r.commitment_discount_id.clone()),
+        ),
+        (
+            "CommitmentDiscountName",
+            s(&|r| r.commitment_discount_name.clone()),
+        ),
+        (
+            "CommitmentDiscountStatus",
+            s(&|r| r.commitment_discount_status.map(str::to_string)),
+        ),
+        (
+            "CommitmentDiscountType",
+            s(&|r| r.commitment_discount_type.clone()),
+        ),
+        ("ConsumedQuantity", d(QTY_SCALE, &|r| r.consumed_quantity)),
+        ("ConsumedUnit", s(&|r| r.consumed_unit.clone())),
+        ("ContractedCost", d(minor, &|r| Some(r.contracted_cost))),
+        (
+            "ContractedUnitPrice",
+            d(minor, &|r| r.contracted_unit_price),
+        ),
+        ("EffectiveCost", d(minor, &|r| Some(r.effective_cost))),
+        ("InvoiceIssuerName", s(&|r| Some(r.provider_name.clone()))),
+        ("ListCost", d(minor, &|r| Some(r.list_cost))),
+        ("ListUnitPrice", d(minor, &|r| r.list_unit_price)),
+        (
+            "PricingCategory",
+            s(&|r| Some(r.pricing_category.to_string())),
+        ),
+        ("PricingQuantity", d(QTY_SCALE, &|r| r.pricing_quantity)),
+        ("PricingUnit", s(&|r| r.pricing_unit.clone())),
+        ("ProviderName", s(&|r| Some(r.provider_name.clone()))),
+        ("PublisherName", s(&|r| Some(r.provider_name.clone()))),
+        ("RegionId", s(&|r| r.region_id.clone())),
+        ("RegionName", null()),
+        ("ResourceId", null()),
+        ("ResourceName", null()),
+        ("ResourceType", null()),
+        (
+            "ServiceCategory",
+            s(&|_| Some(SERVICE_CATEGORY.to_string())),
+        ),
+        ("ServiceName", s(&|r| Some(r.service_name.clone()))),
+        ("SkuId", s(&|r| r.sku_id.clone())),
+        ("SkuPriceId", s(&|r| r.sku_price_id.clone())),
+        ("SubAccountId", s(&|r| Some(r.sub_account_id.clone()))),
+        ("SubAccountName", null()),
+        ("Tags", null()),
+        (
+            "x_InvoiceLine",
+            Int(rows.iter().map(|r| Some(r.x_invoice_line)).collect()),
+        ),
+        ("x_ChargeType", s(&|r| Some(r.x_charge_type.clone()))),
+        ("x_Reference", s(&|r| r.x_reference.clone())),
+        ("x_Tier", s(&|r| r.x_tier.clone())),
+    ]
+}
+
+/// The least scale that writes every value exactly (at least `min`).
+fn scale_of(v: &[Option<Decimal>], min: u32) -> u32 {
+    v.iter()
+        .flatten()
+        .map(|d| d.normalize().scale())
+        .fold(min, u32::max)
+}
+
+fn dec_text(d: Decimal, scale: u32) -> String {
+    let mut x = if d.is_zero() { Decimal::ZERO } else { d };
+    x.rescale(scale);
+    x.to_string()
+}
+
+/// The FOCUS rows as a frame. `csv`: every value as text (date/times as
+/// `YYYY-MM-DDTHH:MM:SSZ`); otherwise typed for Parquet (Decimal(38, s),
+/// Datetime(µs, UTC), String, Int64).
+pub fn focus_frame(rows: &[FocusRow], csv: bool) -> Result<DataFrame> {
+    let mut cols = Vec::new();
+    for (name, v) in columns(rows) {
+        let col = match v {
+            Values::Str(v) => Column::new(name.into(), v),
+            Values::Int(v) => Column::new(name.into(), v),
+            Values::Dec(v, min) => {
+                let scale = scale_of(&v, min);
+                let text: Vec<Option<String>> =
+                    v.iter().map(|d| d.map(|d| dec_text(d, scale))).collect();
+                let c = Column::new(name.into(), text);
+                if csv {
+                    c
+                } else {
+                    c.cast(&DataType::Decimal(38, scale as usize))?
+                }
+            }
+            Values::Time(v) => {
+                if csv {
+                    Column::new(
+                        name.into(),
+                        v.iter().map(|t| t.map(utc_text)).collect::<Vec<_>>(),
+                    )
+                } else {
+                    Column::new(name.into(), v).cast(&DataType::Datetime(
+                        TimeUnit::Microseconds,
+                        Some(TimeZone::UTC),
+                    ))?
+                }
+            }
+        };
+        cols.push(col);
+    }
+    Ok(DataFrame::new(rows.len(), cols)?)
+}
+
+/// reckon's invoice for `period` as a FOCUS frame typed for Parquet.
+pub fn focus_table(
+    month: &Month,
+    catalog: &Catalog,
+    period: &Period,
+    provider: Option<&str>,
+) -> Result<DataFrame> {
+    focus_frame(&focus_rows(month, catalog, period, provider), false)
+}
+
+/// Write `focus.parquet` and `focus.csv` into the staging directory.
+pub fn write_focus(
+    staging: &Staging,
+    month: &Month,
+    catalog: &Catalog,
+    period: &Period,
+) -> Result<()> {
+    write_focus_to(&staging.dir, month, catalog, period)
+}
+
+/// Write `focus.parquet` and `focus.csv` into `dir`.
+pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Period) -> Result<()> {
+    let rows = focus_rows(month, catalog, period, None);
+    let create = |name: &str| {
+        let path = dir.join(name);
+        File::create(&path).map_err(|e| Error::Output {
+            path: path.clone(),
+            message: e.to_string(),
+        })
+    };
+    let mut pq = focus_frame(&rows, false)?;
+    ParquetWriter::new(create("focus.parquet")?).finish(&mut pq)?;
+    let mut csv = focus_frame(&rows, true)?;
+    CsvWriter::new(create("focus.csv")?)
+        .include_header(true)
+        .finish(&mut csv)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_read_as_focus_units() {
+        assert_eq!(unit_label("call"), "Calls");
+        assert_eq!(unit_label("1k_tokens"), "1000 Tokens");
+        assert_eq!(unit_label("minute"), "Minutes");
+        assert_eq!(unit_label("QPS"), "QPS");
+        assert_eq!(unit_label("concurrent task"), "Concurrent Tasks");
+    }
+
+    #[test]
+    fn decimals_are_written_exactly_at_one_scale() {
+        let v = [Some(Decimal::new(125, 2)), Some(Decimal::new(5, 0)), None];
+        assert_eq!(scale_of(&v, 0), 2);
+        assert_eq!(dec_text(Decimal::new(5, 0), 2), "5.00");
+        assert_eq!(dec_text(-Decimal::ZERO, 2), "0.00");
+    }
+}
