@@ -220,7 +220,7 @@ fn progress(quiet: bool, msg: &str) -> Option<indicatif::ProgressBar> {
 }
 
 fn print_summary(s: &Summary, quiet: bool) {
-    let totals: Vec<String> = s.totals.iter().map(|(c, t)| format!("{t} {c}")).collect();
+    let totals: Vec<String> = s.totals.iter().map(|(c, t)| format!("{} {c}", m2(*t))).collect();
     let exc: u64 = s.exceptions.values().sum();
     let usage = s.stats.iter().find(|t| t.table == "usage");
     let counts = usage
@@ -248,7 +248,7 @@ fn print_summary(s: &Summary, quiet: bool) {
     for i in &s.invoices {
         println!(
             "{:<16} {:>4} {:>14} {:>14} {:>14} {:>14} {:>14}",
-            i.account_id, i.currency, i.usage_amount, i.purchase_amount, i.subscription_amount, i.refund_amount, i.total
+            i.account_id, i.currency, m2(i.usage_amount), m2(i.purchase_amount), m2(i.subscription_amount), m2(i.refund_amount), m2(i.total)
         );
     }
     println!();
@@ -259,4 +259,9 @@ fn print_summary(s: &Summary, quiet: bool) {
         "outputs: invoice_lines, invoices, package_ledger, exceptions, rejects, duplicates (.parquet and .csv), manifest.json in {}",
         s.out.display()
     );
+}
+
+/// Money with two decimals, as on an invoice.
+fn m2(d: rust_decimal::Decimal) -> String {
+    format!("{d:.2}")
 }

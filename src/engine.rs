@@ -593,7 +593,9 @@ fn price_for<'a>(product: &Product, item: &'a Item, region: Option<&str>, resolu
 
 /// Round to the currency's minor unit, half away from zero.
 pub fn round_money(x: Decimal, minor: u32) -> Decimal {
-    x.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero)
+    let mut r = x.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(minor);
+    r
 }
 
 fn to_billing(cat: &Catalog, item: &str, measure: Decimal) -> Decimal {
