@@ -253,10 +253,38 @@ fn csv_error(path: &Path, polars_error: &PolarsError) -> Error {
     Error::input(path, format!("cannot read: {polars_error}"))
 }
 
+/// Every CSV record must have the header's number of fields: a short or long
+/// row is a malformed file, named by its line (polars would pad a short row).
+fn check_csv_shape(path: &Path) -> Result<()> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| Error::input(path, e.to_string()))?;
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match r.read_byte_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let what = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                        format!("{len} fields where the header has {expected_len}")
+                    }
+                    _ => e.to_string(),
+                };
+                return Err(Error::input(path, format!("line {line}: malformed CSV record: {what}")));
+            }
+        }
+    }
+}
+
 fn scan_file(path: &Path, fields: &[Field], table: &str) -> Result<(LazyFrame, Schema)> {
     let pl_path = PlRefPath::try_from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
     let lf = if is_csv(path) {
         let header = csv_header(path)?;
+        check_csv_shape(path)?;
         let missing: Vec<&str> = fields
             .iter()
             .filter(|f| f.required && !header.iter().any(|h| h == f.name))
