@@ -11,7 +11,7 @@ PERIOD ?= 2026-10
 OUT ?= out/$(PERIOD)
 RECKON = $(CARGO_TARGET_DIR)/debug/reckon
 
-.PHONY: demo test build check fmt clean notebooks
+.PHONY: demo test test-deps build check fmt clean notebooks
 
 build:
 	$(CARGO) build --locked
@@ -21,8 +21,15 @@ demo: build
 	@echo
 	@echo "Explore it: make notebooks (executes notebooks/month_review.ipynb into $(OUT)/notebooks)"
 
-test:
-	$(CARGO) test --locked --no-fail-fast
+# The tests render report.html in headless Chromium and validate the FOCUS
+# export with the FinOps Foundation's focus-validator: both are installed here
+# when missing (Debian's chromium; a pinned validator in .venv-focus).
+test: test-deps
+	RECKON_FOCUS_VALIDATOR=$$(ci/focus-validator.sh) $(CARGO) test --locked --no-fail-fast
+
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (Debian package) for the report test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 check:
 	$(CARGO) fmt --check

@@ -44,6 +44,24 @@ pub enum Command {
         /// Zone for naive timestamps (e.g. +08:00); without it they are rejected.
         #[arg(long)]
         assume_tz: Option<String>,
+        #[command(flatten)]
+        recon: ReconArgs,
+    },
+    /// Reconcile a finished run's invoice against a vendor statement.
+    Diff {
+        /// A finished run's output directory (invoice_lines.csv, exceptions.csv, manifest.json).
+        #[arg(long)]
+        invoice: PathBuf,
+        /// Where to write discrepancies and report.html (replaced whole).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG")]
+        catalog: PathBuf,
+        /// TOML config (`[tolerance]`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        recon: ReconArgs,
     },
     /// Write a synthetic month (Parquet part files) for tests and benchmarks.
     Generate {
@@ -71,6 +89,21 @@ pub enum Command {
         #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG", global = true)]
         catalog: PathBuf,
     },
+}
+
+/// Reconciliation options shared by `run` and `diff`.
+#[derive(Debug, clap::Args)]
+pub struct ReconArgs {
+    /// The vendor's statement (Tencent bill details, Alibaba billing details,
+    /// FOCUS or canonical; CSV or Parquet; a file or a directory).
+    #[arg(long)]
+    statement: Option<PathBuf>,
+    /// Header and SKU maps for statements.
+    #[arg(long, default_value = "data/statements")]
+    statement_map: PathBuf,
+    /// Exit 3 when discrepancies outside tolerance: none, any, or amount:N (total |delta| per currency).
+    #[arg(long, default_value = "any")]
+    fail_on: crate::reconcile::FailOn,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,11 +142,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             catalog,
             config,
             assume_tz,
+            recon,
         } => {
-            let policy = match config {
-                Some(p) => Config::load(p)?.deduction.unwrap_or_default(),
-                None => Policy::default(),
+            let cfg = match config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
             };
+            let policy = cfg.deduction.clone().unwrap_or_else(Policy::default);
             let assume_offset = assume_tz
                 .as_deref()
                 .map(crate::catalog::parse_offset)
@@ -126,13 +161,48 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 catalog: catalog.clone(),
                 policy,
                 assume_offset,
+                statement: recon.statement.clone(),
+                statement_map: recon.statement_map.clone(),
+                tolerance: cfg.tolerance.clone().unwrap_or_default(),
             });
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
             let summary = summary?;
             print_summary(&summary, cli.quiet);
-            Ok(0)
+            Ok(match &summary.recon {
+                Some(r) => {
+                    print_recon(r, &summary.out, cli.quiet);
+                    if recon.fail_on.fails(&r.discrepancies) { 3 } else { 0 }
+                }
+                None => 0,
+            })
+        }
+        Command::Diff {
+            invoice,
+            out,
+            catalog,
+            config,
+            recon,
+        } => {
+            let cfg = match config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
+            };
+            let Some(statement) = &recon.statement else {
+                anyhow::bail!("reckon diff needs --statement PATH");
+            };
+            let cat = run::load_catalog(catalog)?;
+            let r = crate::recon_run::diff(
+                invoice,
+                out,
+                &cat,
+                statement,
+                &recon.statement_map,
+                &cfg.tolerance.clone().unwrap_or_default(),
+            )?;
+            print_recon(&r, out, cli.quiet);
+            Ok(if recon.fail_on.fails(&r.discrepancies) { 3 } else { 0 })
         }
         Command::Generate {
             accounts,
@@ -259,6 +329,44 @@ fn print_summary(s: &Summary, quiet: bool) {
         "outputs: invoice_lines, invoices, package_ledger, exceptions, rejects, duplicates (.parquet and .csv), manifest.json in {}",
         s.out.display()
     );
+}
+
+fn print_recon(r: &crate::recon_run::ReconSummary, out: &std::path::Path, quiet: bool) {
+    let outside: Vec<_> = r.discrepancies.iter().filter(|d| !d.within_tolerance).collect();
+    let mut delta: std::collections::BTreeMap<&str, rust_decimal::Decimal> = Default::default();
+    for d in &outside {
+        *delta.entry(d.currency.as_str()).or_default() += d.delta_amount;
+    }
+    let delta: Vec<String> = delta.iter().map(|(c, d)| format!("{} {c}", m2(*d))).collect();
+    let classes: Vec<String> = r.classes.iter().filter(|(_, n)| **n > 0).map(|(c, n)| format!("{c} {n}")).collect();
+    if quiet {
+        println!(
+            "reconciliation: {} discrepancies ({}), net delta {}, {} within tolerance, {} statement problems; report {}",
+            outside.len(),
+            classes.join(", "),
+            if delta.is_empty() { "0".to_string() } else { delta.join(", ") },
+            r.discrepancies.len() - outside.len(),
+            r.problems,
+            out.join("report.html").display()
+        );
+        return;
+    }
+    println!();
+    let totals = |m: &std::collections::BTreeMap<String, rust_decimal::Decimal>| {
+        m.iter().map(|(c, v)| format!("{} {c}", m2(*v))).collect::<Vec<_>>().join(", ")
+    };
+    println!("statement: reckon {} | vendor {}", totals(&r.ours), totals(&r.theirs));
+    println!(
+        "discrepancies: {} outside tolerance ({}), {} within tolerance, {} statement problems",
+        outside.len(),
+        if classes.is_empty() { "none".to_string() } else { classes.join(", ") },
+        r.discrepancies.len() - outside.len(),
+        r.problems
+    );
+    for note in &r.notes {
+        println!("note: {note}");
+    }
+    println!("report: {}", out.join("report.html").display());
 }
 
 /// Money with two decimals, as on an invoice.

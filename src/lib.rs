@@ -18,3 +18,5 @@ pub mod reconcile;
 pub mod faults;
 pub mod focus;
 pub mod report;
+pub mod statement;
+pub mod recon_run;

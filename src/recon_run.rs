@@ -159,3 +159,30 @@ fn write(staging: &Staging, period: &str, offset: i32, statement: &Statement, s:
     });
     staging.write_text("report.html", &html)
 }
+
+/// `reckon diff`: reconcile a finished run's invoice against a statement and
+/// write the reconciliation outputs into `out` (staged, renamed into place).
+pub fn diff(
+    invoice_dir: &Path,
+    out: &Path,
+    catalog: &Catalog,
+    statement_path: &Path,
+    map_dir: &Path,
+    tolerance: &Tolerance,
+) -> Result<ReconSummary> {
+    let manifest_path = invoice_dir.join("manifest.json");
+    let manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| crate::error::Error::input(&manifest_path, e.to_string()))
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| crate::error::Error::input(&manifest_path, e.to_string())))?;
+    let period = manifest["period"]
+        .as_str()
+        .ok_or_else(|| crate::error::Error::input(&manifest_path, "no period"))?
+        .to_string();
+    let offset = crate::run::catalog_offset(catalog)?;
+    let ours = reconcile::read_our_lines(invoice_dir)?;
+    let exceptions = reconcile::read_exceptions(invoice_dir)?;
+    let staging = Staging::begin(out)?;
+    let s = reconcile_into(&staging, catalog, &period, offset, &ours, &exceptions, statement_path, map_dir, tolerance)?;
+    staging.commit()?;
+    Ok(s)
+}

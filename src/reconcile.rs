@@ -100,6 +100,33 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
     Ok(out)
 }
 
+/// Read a finished run's `exceptions.csv` (the refused usage matters here).
+pub fn read_exceptions(dir: &Path) -> Result<Vec<ExceptionRow>> {
+    let path = dir.join("exceptions.csv");
+    let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
+    let headers = r.headers().map_err(|e| Error::input(&path, e.to_string()))?.clone();
+    let at = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(a), Some(i), Some(reason), Some(q)) = (at("account_id"), at("item"), at("reason"), at("quantity")) else {
+        return Err(Error::input(&path, "missing account_id, item, reason or quantity column"));
+    };
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| Error::input(&path, e.to_string()))?;
+        out.push(ExceptionRow {
+            account_id: rec.get(a).unwrap_or("").to_string(),
+            item: rec.get(i).unwrap_or("").to_string(),
+            event_id: None,
+            event_time: None,
+            reason: rec.get(reason).unwrap_or("").to_string(),
+            quantity: Decimal::from_str(rec.get(q).unwrap_or("0")).unwrap_or_default(),
+            package_id: None,
+            events: 0,
+            detail: String::new(),
+        });
+    }
+    Ok(out)
+}
+
 /// Differences inside these bounds count as matched (per currency).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

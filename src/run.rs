@@ -26,6 +26,11 @@ pub struct RunOptions {
     pub catalog: PathBuf,
     pub policy: Policy,
     pub assume_offset: Option<i32>,
+    /// A vendor statement to reconcile against (file or directory).
+    pub statement: Option<PathBuf>,
+    /// Where the statement header and SKU maps live.
+    pub statement_map: PathBuf,
+    pub tolerance: crate::reconcile::Tolerance,
 }
 
 /// The computed month, before it is written.
@@ -58,6 +63,8 @@ pub struct Summary {
     pub totals: BTreeMap<String, Decimal>,
     pub exceptions: BTreeMap<String, u64>,
     pub stats: Vec<TableStats>,
+    /// The reconciliation, when a statement was given.
+    pub recon: Option<crate::recon_run::ReconSummary>,
 }
 
 /// The billing offset shared by every product of the catalog.
@@ -291,8 +298,26 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         }
         staging.write_frame("rejects", &ing.rejects)?;
         staging.write_frame("duplicates", &ing.duplicates)?;
+        crate::focus::write_focus(&staging, &month, &cat, &period)?;
         Ok(())
     })?;
+    let recon = match &opts.statement {
+        Some(path) => Some(timings.time("reconcile", || {
+            let ours: Vec<_> = month.lines.iter().map(crate::reconcile::OurLine::from_line).collect();
+            crate::recon_run::reconcile_into(
+                &staging,
+                &cat,
+                &period.label(),
+                offset,
+                &ours,
+                &month.exceptions,
+                path,
+                &opts.statement_map,
+                &opts.tolerance,
+            )
+        })?),
+        None => None,
+    };
     let totals = totals(&month.invoices);
     let mut exceptions: BTreeMap<String, u64> = BTreeMap::new();
     for e in &month.exceptions {
@@ -317,6 +342,15 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         },
         "exceptions_by_reason": exceptions,
         "totals": totals,
+        "reconciliation": recon.as_ref().map(|r| serde_json::json!({
+            "statement": opts.statement,
+            "discrepancies": r.discrepancies.iter().filter(|d| !d.within_tolerance).count(),
+            "within_tolerance": r.discrepancies.iter().filter(|d| d.within_tolerance).count(),
+            "by_class": r.classes,
+            "ours": r.ours,
+            "theirs": r.theirs,
+            "statement_problems": r.problems,
+        })),
         "timings_seconds": timings.0,
     });
     staging.write_text(
@@ -331,6 +365,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         totals,
         exceptions,
         stats: ing.stats,
+        recon,
     })
 }
 

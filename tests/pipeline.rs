@@ -52,6 +52,9 @@ impl Case {
             catalog: root().join("data/catalog"),
             policy: Policy::default(),
             assume_offset: None,
+            statement: None,
+            statement_map: root().join("data/statements"),
+            tolerance: Default::default(),
         }
     }
     /// Rows of an output CSV as maps.
