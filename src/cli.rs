@@ -78,6 +78,9 @@ pub enum Command {
         /// Rows per usage part file.
         #[arg(long, default_value_t = 2_000_000)]
         part_rows: usize,
+        /// Also write statement.csv with N discrepancies of every class injected (and labels.csv).
+        #[arg(long)]
+        statement_faults: Option<usize>,
         #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG")]
         catalog: PathBuf,
     },
@@ -211,6 +214,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             period,
             out,
             part_rows,
+            statement_faults,
             catalog,
         } => {
             let cat = run::load_catalog(catalog)?;
@@ -224,6 +228,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                     period,
                     out: out.clone(),
                     part_rows: *part_rows,
+                    statement_faults: *statement_faults,
                 },
             )?;
             println!(
@@ -235,6 +240,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 s.subscriptions,
                 s.out.display()
             );
+            if let Some(n) = s.labels {
+                println!("statement.csv written with {n} injected discrepancies (true classes in labels.csv)");
+            }
             Ok(0)
         }
         Command::Catalog { action, catalog } => {

@@ -217,3 +217,45 @@ pub fn inject(
     labels.sort();
     labels
 }
+
+/// Write statement lines as a canonical statement CSV (the data contract's
+/// columns, then `line_id` and `cycle_start`).
+pub fn write_canonical(path: &std::path::Path, lines: &[StatementLine]) -> crate::error::Result<()> {
+    let err = |e: csv::Error| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() };
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    w.write_record([
+        "account_id", "item", "charge_type", "billing_period", "usage_quantity", "deducted_quantity",
+        "billed_quantity", "unit_price", "amount", "currency", "line_id",
+    ])
+    .map_err(err)?;
+    let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    for l in lines {
+        w.write_record([
+            l.account_id.clone(),
+            l.item.clone().unwrap_or_else(|| l.vendor_sku.clone()),
+            l.charge_type.clone(),
+            l.billing_period.clone(),
+            o(l.usage_quantity),
+            o(l.deducted_quantity),
+            o(l.billed_quantity),
+            o(l.unit_price),
+            format!("{:.2}", l.amount),
+            l.currency.clone(),
+            l.line_id.clone().unwrap_or_default(),
+        ])
+        .map_err(err)?;
+    }
+    w.flush().map_err(|e| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(())
+}
+
+/// Write the labels of injected discrepancies.
+pub fn write_labels(path: &std::path::Path, labels: &[Label]) -> crate::error::Result<()> {
+    let err = |e: csv::Error| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() };
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    for l in labels {
+        w.serialize(l).map_err(err)?;
+    }
+    w.flush().map_err(|e| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(())
+}

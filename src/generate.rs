@@ -29,6 +29,10 @@ pub struct GenOptions {
     pub out: PathBuf,
     /// Rows per usage part file.
     pub part_rows: usize,
+    /// Also write `statement.csv` (a vendor statement agreeing with reckon's
+    /// invoice except for this many injected discrepancies of each class) and
+    /// `labels.csv` (their true classes). `None`: no statement.
+    pub statement_faults: Option<usize>,
 }
 
 /// What was written.
@@ -40,6 +44,8 @@ pub struct GenSummary {
     pub parts: usize,
     pub packages: usize,
     pub subscriptions: usize,
+    /// Discrepancies injected into `statement.csv`, when one was written.
+    pub labels: Option<usize>,
 }
 
 /// One account's make-up.
@@ -334,6 +340,10 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
         written += n as u64;
         part += 1;
     }
+    let labels = match opts.statement_faults {
+        Some(n) => Some(write_statement(cat, opts, n)?),
+        None => None,
+    };
     Ok(GenSummary {
         out: opts.out.clone(),
         accounts: opts.accounts,
@@ -341,5 +351,33 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
         parts: part,
         packages: n_packages,
         subscriptions: n_subs,
+        labels,
     })
+}
+
+/// Close the generated month in memory, then write a statement that agrees
+/// with it except for `per_class` injected discrepancies of every class.
+fn write_statement(cat: &Catalog, opts: &GenOptions, per_class: usize) -> Result<usize> {
+    let ing = crate::ingest::ingest(
+        &opts.out,
+        cat,
+        &crate::ingest::IngestOptions {
+            period_start: opts.period.start(),
+            period_end: opts.period.end(),
+            assume_offset: None,
+        },
+    )?;
+    let month = crate::run::compute(
+        cat,
+        &opts.period,
+        &crate::policy::Policy::default(),
+        &ing,
+        ing.packages.clone(),
+        &mut crate::run::Timings::default(),
+    )?;
+    let mut st = crate::faults::clean_statement(&month.lines, &opts.period.label());
+    let labels = crate::faults::inject(&mut st, &month.exceptions, per_class, opts.seed);
+    crate::faults::write_canonical(&opts.out.join("statement.csv"), &st)?;
+    crate::faults::write_labels(&opts.out.join("labels.csv"), &labels)?;
+    Ok(labels.len())
 }
