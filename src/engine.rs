@@ -566,11 +566,10 @@ fn one_off_line(
         prepaid_quantity: Decimal::ZERO,
         postpaid_quantity: Decimal::ZERO,
         tier: Some(format!(
-            "{} {} package of {} {}",
+            "{} package of {} x {}",
             p.kind.as_str(),
-            p.item,
             p.size.normalize(),
-            cat.item(&p.item).map(|(_, i)| i.unit.as_str()).unwrap_or("units")
+            cat.item(&p.item).map(|(_, i)| i.unit.as_str()).unwrap_or("unit")
         )),
         unit_price: Some(price),
         amount: round_money(quantity * price, minor),

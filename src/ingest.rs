@@ -461,7 +461,7 @@ fn normalize(
                     .then(required)
                     .when(ok.clone())
                     .then(null_str())
-                    .when(text.clone().str().contains(lit("[eE]"), true))
+                    .when(text.clone().str().contains(lit(r"^[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+$"), true))
                     .then(lit("bad_decimal: exponent notation is not a plain decimal"))
                     .when(text.clone().str().starts_with(lit("-")))
                     .then(lit("negative: must be zero or more"))

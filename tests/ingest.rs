@@ -96,6 +96,9 @@ fn every_bad_cell_is_a_reject_with_its_row_column_and_reason() {
     // The reject keeps the value as written and the file it came from.
     let value = ing.rejects.column("value").unwrap().str().unwrap().get(6).unwrap().to_string();
     assert_eq!(value, "1e3");
+    let reason = |i: usize| ing.rejects.column("reason").unwrap().str().unwrap().get(i).unwrap().to_string();
+    assert!(reason(6).contains("exponent"), "{}", reason(6));
+    assert!(reason(8).contains("not a plain decimal") && !reason(8).contains("exponent"), "twelve: {}", reason(8));
     assert!(ing.rejects.column("file").unwrap().str().unwrap().get(0).unwrap().ends_with("usage.csv"));
     // The unknown item is summarised for the exceptions list.
     assert_eq!(ing.unknown_items.height(), 1);
