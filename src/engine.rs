@@ -375,7 +375,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
         });
     }
 
-    out.lines.sort_by(|a, b| line_order(a).cmp(&line_order(b)));
+    out.lines.sort_by_key(line_order);
     out
 }
 

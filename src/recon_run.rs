@@ -36,6 +36,7 @@ fn vendor_of(item: &str) -> String {
 }
 
 /// Read the statement, reconcile and write the outputs into `staging`.
+#[allow(clippy::too_many_arguments)]
 pub fn reconcile_into(
     staging: &Staging,
     catalog: &Catalog,

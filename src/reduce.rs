@@ -451,7 +451,7 @@ mod tests {
             item: "calls".into(),
             at: at("2026-10-20T10:00:00.500+08:00"),
         };
-        let b = reduce(usage(), &cat, &p, &[cut.clone()]).unwrap();
+        let b = reduce(usage(), &cat, &p, std::slice::from_ref(&cut)).unwrap();
         let calls: Vec<_> = b.iter().filter(|b| b.item == "calls").collect();
         // Oct 5 (uncut day), Oct 20 10:00:00.000 exact, Oct 20 10:00:00.700 exact.
         assert_eq!(calls.len(), 3, "{calls:#?}");

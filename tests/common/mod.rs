@@ -37,6 +37,7 @@ pub fn oct() -> Period {
     Period::parse("2026-10", CST).unwrap()
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn pkg(id: &str, account: &str, item: &str, kind: &str, size: &str, remaining: &str, from: &str, until: &str) -> Package {
     Package {
         package_id: id.into(),
