@@ -85,15 +85,15 @@ pub fn inject(
             }
             let ok = |l: &StatementLine| -> bool {
                 let billed = l.billed_quantity.unwrap_or_default();
+                // Zero-priced lines (public beta) cannot show a price or quantity fault in money.
+                let priced = l.unit_price.is_some_and(|p| p > Decimal::ZERO);
                 match *class {
                     "missing_from_statement" => l.charge_type == "usage" && l.amount > Decimal::ZERO,
                     "quantity_mismatch" | "price_mismatch" | "amount_mismatch" => {
-                        l.charge_type == "usage" && billed > Decimal::ZERO && l.unit_price.is_some()
+                        l.charge_type == "usage" && billed > Decimal::ZERO && priced
                     }
                     "deduction_mismatch" => {
-                        l.charge_type == "usage"
-                            && l.deducted_quantity.unwrap_or_default() >= Decimal::ONE
-                            && l.unit_price.is_some()
+                        l.charge_type == "usage" && l.deducted_quantity.unwrap_or_default() >= Decimal::ONE && priced
                     }
                     "currency_mismatch" => l.amount > Decimal::ZERO,
                     "duplicate_charge" => l.charge_type == "purchase" || l.charge_type == "subscription",
