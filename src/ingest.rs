@@ -1,14 +1,30 @@
 //! Reading and validating the inputs.
 //!
-//! Every table is scanned lazily with polars (CSV as text, Parquet typed) and
-//! normalised per file into text values plus parsed columns and a reason
-//! column per checked field. The usage table stays lazy end to end: one pass
-//! collects the (few) bad rows for `rejects`, one counts, one finds repeated
-//! event ids, and the returned frame re-scans with the same expressions. The
-//! small tables (packages, accounts, subscriptions) are collected and turned
-//! into typed rows.
+//! Every table is found in the input directory as `NAME.parquet`, `NAME.csv`
+//! or a directory `NAME/` of part files (sorted by name, one table). Each file
+//! is scanned lazily with polars (CSV all text, Parquet typed; a Parquet
+//! column of the wrong kind, float money included, is an error) and
+//! normalised into text values and parsed columns (`NAME__t` µs UTC,
+//! `NAME__m` micro-units, `NAME__b` booleans; null when the text does not
+//! parse). Whether a row is valid needs only those; the reason columns
+//! `NAME__r` (regex work) are computed for failing rows alone.
+//!
+//! CSV files get one pass in Rust first ([`scan_csv_bytes`]): size, SHA-256,
+//! UTF-8, the field count of every record (a ragged row is an error naming its
+//! line), and the map from polars' row index to the file's line numbers
+//! (quoted line breaks take extra lines; blank lines, which polars reads as
+//! all-null rows, are dropped).
+//!
+//! The usage table stays lazy end to end and is validated with expressions
+//! only. Three streaming passes are collected: the bad rows (for `rejects`),
+//! the count of valid rows with the ids that repeat, and (only when some do)
+//! the rows carrying those ids. The returned frame re-scans with the same
+//! expressions and drops the repeats by position, so nothing in it scales
+//! with the number of events. The small tables (packages, accounts,
+//! subscriptions) are collected and turned into typed rows.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -68,6 +84,10 @@ pub struct Ingested {
     pub stats: Vec<TableStats>,
 }
 
+// ---------------------------------------------------------------------------
+// Field specifications
+// ---------------------------------------------------------------------------
+
 /// How a field is checked and parsed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -81,6 +101,18 @@ enum Kind {
     Bool,
 }
 
+impl Kind {
+    /// What a Parquet column of this kind may be, for error messages.
+    fn wanted(self) -> &'static str {
+        match self {
+            Kind::Text => "text (use a String column)",
+            Kind::Time => "a timestamp (use a time-zone-aware Datetime or ISO 8601 text)",
+            Kind::Dec => "a decimal (use a Decimal, integer or plain-decimal String column)",
+            Kind::Bool => "a boolean (use a Boolean or true/false String column)",
+        }
+    }
+}
+
 struct Field {
     name: &'static str,
     kind: Kind,
@@ -88,7 +120,11 @@ struct Field {
 }
 
 const fn f(name: &'static str, kind: Kind, required: bool) -> Field {
-    Field { name, kind, required }
+    Field {
+        name,
+        kind,
+        required,
+    }
 }
 
 const USAGE: &[Field] = &[
@@ -136,10 +172,7 @@ const SUBSCRIPTIONS: &[Field] = &[
     f("ends_at", Kind::Time, true),
 ];
 
-/// Names of the helper columns of a field.
-fn v(name: &str) -> String {
-    name.to_string()
-}
+/// Names of the helper columns of a field: reason, instant, micro-units, boolean.
 fn r(name: &str) -> String {
     format!("{name}__r")
 }
@@ -153,138 +186,452 @@ fn b(name: &str) -> String {
     format!("{name}__b")
 }
 
+/// Index of the file in its table (file order).
+const FIDX: &str = "__fidx";
+/// Row index inside the file, 0-based, as polars reads it (blank CSV lines included).
+const IDX: &str = "__idx";
+
 const MICRO: i64 = 1_000_000;
+/// `FIDX * ROW_KEY + IDX` identifies a row of a table.
+const ROW_KEY: i64 = 1 << 40;
+
+/// A reject: `file, row, column, value, reason`.
+type Reject = (String, i64, String, Option<String>, String);
+
+/// Collapse a (possibly multi-line) message to one line.
+fn one_line(msg: impl Display) -> String {
+    msg.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Collect on the streaming engine: memory follows the result, not the input.
+fn collect_streaming(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
+}
+
+// ---------------------------------------------------------------------------
+// Finding and opening files
+// ---------------------------------------------------------------------------
 
 /// The files of a table: `NAME.parquet`, `NAME.csv` or a directory `NAME/`.
 fn table_files(dir: &Path, name: &str) -> Result<Option<Vec<PathBuf>>> {
     let pq = dir.join(format!("{name}.parquet"));
     let csv = dir.join(format!("{name}.csv"));
     let sub = dir.join(name);
-    let mut found = Vec::new();
-    if pq.is_file() {
-        found.push(pq.clone());
-    }
-    if csv.is_file() {
-        found.push(csv.clone());
-    }
+    let found: Vec<PathBuf> = [pq, csv].into_iter().filter(|p| p.is_file()).collect();
     if found.len() > 1 {
         return Err(Error::input(
             dir,
             format!("both {name}.parquet and {name}.csv exist: keep one"),
         ));
     }
-    if sub.is_dir() {
-        if !found.is_empty() {
-            return Err(Error::input(dir, format!("both {name}/ and a {name} file exist: keep one")));
-        }
-        let mut parts: Vec<PathBuf> = std::fs::read_dir(&sub)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("csv" | "parquet")))
-            .collect();
-        parts.sort();
-        if parts.is_empty() {
-            return Err(Error::input(&sub, "directory holds no .csv or .parquet part files"));
-        }
-        return Ok(Some(parts));
+    if !sub.is_dir() {
+        return Ok((!found.is_empty()).then_some(found));
     }
-    Ok((!found.is_empty()).then_some(found))
-}
-
-fn file_info(path: &Path) -> Result<FileInfo> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::input(path, e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        h.update(&buf[..n]);
+    if !found.is_empty() {
+        return Err(Error::input(
+            dir,
+            format!("both {name}/ and a {name} file exist: keep one"),
+        ));
     }
-    Ok(FileInfo {
-        path: path.to_path_buf(),
-        bytes,
-        sha256: format!("{:x}", h.finalize()),
-        rows: 0,
-    })
+    let entries =
+        std::fs::read_dir(&sub).map_err(|e| Error::input(&sub, format!("cannot list: {e}")))?;
+    let mut parts = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::input(&sub, format!("cannot list: {e}")))?
+            .path();
+        if path.is_file()
+            && matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("csv" | "parquet")
+            )
+        {
+            parts.push(path);
+        }
+    }
+    // Same directory: sorting the paths sorts by file name.
+    parts.sort();
+    if parts.is_empty() {
+        return Err(Error::input(
+            &sub,
+            "directory holds no .csv or .parquet part files",
+        ));
+    }
+    Ok(Some(parts))
 }
 
 fn is_csv(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()) == Some("csv")
 }
 
-/// The header of a CSV file, or a clear error.
-fn csv_header(path: &Path) -> Result<Vec<String>> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| Error::input(path, e.to_string()))?;
-    let h = r
-        .headers()
-        .map_err(|e| Error::input(path, format!("cannot read the header: {e}")))?;
-    Ok(h.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect())
+/// Size and SHA-256 of a file (Parquet; CSV gets them from [`scan_csv_bytes`]).
+fn hash_file(path: &Path) -> Result<FileInfo> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok(FileInfo {
+        path: path.to_path_buf(),
+        bytes,
+        sha256: format!("{:x}", hasher.finalize()),
+        rows: 0,
+    })
 }
 
-/// After polars fails on a CSV, find the first malformed record with the csv crate.
-fn csv_error(path: &Path, polars_error: &PolarsError) -> Error {
-    let mut r = match csv::ReaderBuilder::new().has_headers(true).from_path(path) {
-        Ok(r) => r,
-        Err(e) => return Error::input(path, e.to_string()),
-    };
-    let width = r.headers().map(|h| h.len()).unwrap_or(0);
-    for rec in r.records() {
-        match rec {
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                return Error::input(path, format!("line {line}: malformed CSV record: {e}"));
+/// How a CSV file's rows, in polars' numbering, map to the file's lines.
+#[derive(Debug, Default)]
+struct CsvLayout {
+    /// Line of the first row after the header.
+    first_line: i64,
+    /// Row indices of blank lines (polars reads them as all-null rows; they are dropped).
+    blank: Vec<i64>,
+    /// `(row index, extra lines)`: from that row on, add the lines earlier
+    /// quoted line breaks took. Ascending.
+    shifts: Vec<(i64, i64)>,
+    /// Data records, blank lines excluded.
+    records: u64,
+}
+
+/// Where the rows of one file are: the number to report for a row index.
+enum RowNumbers {
+    Csv(CsvLayout),
+    Parquet,
+}
+
+impl RowNumbers {
+    /// CSV: the 1-based line the row starts on (the header is line 1).
+    /// Parquet: the 1-based row index.
+    fn row(&self, idx: i64) -> i64 {
+        match self {
+            RowNumbers::Parquet => idx + 1,
+            RowNumbers::Csv(l) => {
+                let k = l.shifts.partition_point(|(from, _)| *from <= idx);
+                let extra = if k == 0 { 0 } else { l.shifts[k - 1].1 };
+                l.first_line + idx + extra
             }
-            Ok(rec) if rec.len() != width => {
-                let line = rec.position().map(|p| p.line()).unwrap_or(0);
-                return Error::input(
-                    path,
-                    format!("line {line}: {} fields where the header has {width}", rec.len()),
-                );
-            }
-            Ok(_) => {}
         }
     }
-    Error::input(path, format!("cannot read: {polars_error}"))
 }
 
-/// Every CSV record must have the header's number of fields: a short or long
-/// row is a malformed file, named by its line (polars would pad a short row).
-fn check_csv_shape(path: &Path) -> Result<()> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| Error::input(path, e.to_string()))?;
-    let mut rec = csv::ByteRecord::new();
+/// State of [`scan_csv_bytes`]: splits records the way polars does
+/// (separator `,`, quote `"` only at the start of a field, `""` inside a
+/// quoted field, records end at `\n` outside quotes, a `\r` before it ignored).
+struct CsvScan {
+    line: i64,
+    rec_line: i64,
+    seps: usize,
+    rec_bytes: u64,
+    field_start: bool,
+    quoted: bool,
+    in_quotes: bool,
+    header_width: Option<usize>,
+    row: i64,
+    extra: i64,
+    layout: CsvLayout,
+}
+
+impl CsvScan {
+    fn new() -> CsvScan {
+        CsvScan {
+            line: 1,
+            rec_line: 1,
+            seps: 0,
+            rec_bytes: 0,
+            field_start: true,
+            quoted: false,
+            in_quotes: false,
+            header_width: None,
+            row: 0,
+            extra: 0,
+            layout: CsvLayout::default(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> std::result::Result<(), String> {
+        for &c in bytes {
+            match c {
+                b'\n' => {
+                    self.line += 1;
+                    if self.in_quotes {
+                        self.rec_bytes += 1;
+                    } else {
+                        self.end_record()?;
+                    }
+                    continue;
+                }
+                b',' if !self.in_quotes => {
+                    self.seps += 1;
+                    self.rec_bytes += 1;
+                    self.field_start = true;
+                    self.quoted = false;
+                    continue;
+                }
+                b'"' if self.field_start => {
+                    self.quoted = true;
+                    self.in_quotes = true;
+                }
+                b'"' if self.quoted => self.in_quotes = !self.in_quotes,
+                _ => {}
+            }
+            if c != b'\r' {
+                self.rec_bytes += 1;
+            }
+            self.field_start = false;
+        }
+        Ok(())
+    }
+
+    fn end_record(&mut self) -> std::result::Result<(), String> {
+        let fields = self.seps + 1;
+        let blank = self.rec_bytes == 0;
+        match self.header_width {
+            None if blank => {
+                return Err(format!("line {}: the header line is empty", self.rec_line))
+            }
+            None => {
+                self.header_width = Some(fields);
+                self.layout.first_line = self.line;
+            }
+            Some(_) if blank => {
+                self.layout.blank.push(self.row);
+                self.row += 1;
+            }
+            Some(width) => {
+                if fields != width {
+                    return Err(format!(
+                        "line {}: malformed CSV record: {fields} fields where the header has {width}",
+                        self.rec_line
+                    ));
+                }
+                self.layout.records += 1;
+                self.row += 1;
+                let span = self.line - self.rec_line;
+                if span > 1 {
+                    self.extra += span - 1;
+                    self.layout.shifts.push((self.row, self.extra));
+                }
+            }
+        }
+        self.rec_line = self.line;
+        self.seps = 0;
+        self.rec_bytes = 0;
+        self.field_start = true;
+        self.quoted = false;
+        Ok(())
+    }
+
+    fn finish(mut self) -> std::result::Result<CsvLayout, String> {
+        if self.in_quotes {
+            return Err(format!(
+                "line {}: a quoted field is never closed",
+                self.rec_line
+            ));
+        }
+        if self.rec_bytes > 0 || self.seps > 0 {
+            // Last record without a line break.
+            self.line += 1;
+            self.end_record()?;
+        }
+        if self.header_width.is_none() {
+            return Err("empty file: no header line".into());
+        }
+        Ok(self.layout)
+    }
+}
+
+/// One pass over a CSV file: size, SHA-256, UTF-8 check and [`CsvLayout`].
+/// A ragged record, invalid UTF-8 or an unclosed quote is an error naming the line.
+fn scan_csv_bytes(path: &Path) -> Result<(FileInfo, CsvLayout)> {
+    let err = |msg: String| Error::input(path, msg);
+    let mut file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    // Bytes of a UTF-8 sequence cut by the previous read, kept at the front of `buf`.
+    let mut carry = 0usize;
+    let mut bytes = 0u64;
+    let mut scan = CsvScan::new();
     loop {
-        match r.read_byte_record(&mut rec) {
-            Ok(false) => return Ok(()),
+        let n = file
+            .read(&mut buf[carry..])
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[carry..carry + n]);
+        let all = &buf[..carry + n];
+        let keep = match std::str::from_utf8(all) {
+            Ok(_) => 0,
+            Err(e) if e.error_len().is_none() => all.len() - e.valid_up_to(),
+            Err(e) => {
+                let line = scan.line
+                    + all[..e.valid_up_to()]
+                        .iter()
+                        .filter(|&&c| c == b'\n')
+                        .count() as i64;
+                return Err(err(format!("line {line}: not valid UTF-8 text")));
+            }
+        };
+        scan.feed(&buf[carry..carry + n]).map_err(err)?;
+        let end = carry + n;
+        buf.copy_within(end - keep..end, 0);
+        carry = keep;
+    }
+    if carry > 0 {
+        return Err(err(format!(
+            "line {}: not valid UTF-8 text (cut at the end of the file)",
+            scan.line
+        )));
+    }
+    let layout = scan.finish().map_err(err)?;
+    let info = FileInfo {
+        path: path.to_path_buf(),
+        bytes,
+        sha256: format!("{:x}", hasher.finalize()),
+        rows: layout.records,
+    };
+    Ok((info, layout))
+}
+
+/// The header of a CSV file (quotes and a byte-order mark handled).
+fn csv_header(path: &Path) -> Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| Error::input(path, one_line(e)))?;
+    let header = reader.headers().map_err(|e| {
+        Error::input(
+            path,
+            format!("line 1: cannot read the header: {}", one_line(e)),
+        )
+    })?;
+    Ok(header
+        .iter()
+        .map(|s| s.trim_start_matches('\u{feff}').to_string())
+        .collect())
+}
+
+/// The line a byte offset of a file is on.
+fn line_at(path: &Path, byte: u64) -> Option<u64> {
+    let mut file = std::fs::File::open(path).ok()?.take(byte);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut line = 1u64;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            return Some(line);
+        }
+        line += buf[..n].iter().filter(|&&c| c == b'\n').count() as u64;
+    }
+}
+
+/// After polars fails on a CSV file, find its first malformed record with the
+/// `csv` crate. Lines come from the record's byte offset (csv-core's own line
+/// count skips line breaks inside quoted fields).
+fn csv_problem(path: &Path) -> Option<Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .ok()?;
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return None,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let at = e.position().and_then(|p| line_at(path, p.byte()));
                 let what = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
                         format!("{len} fields where the header has {expected_len}")
                     }
-                    _ => e.to_string(),
+                    _ => one_line(&e),
                 };
-                return Err(Error::input(path, format!("line {line}: malformed CSV record: {what}")));
+                let line = at.map(|l| format!("line {l}: ")).unwrap_or_default();
+                return Some(Error::input(
+                    path,
+                    format!("{line}malformed CSV record: {what}"),
+                ));
             }
         }
     }
 }
 
-fn scan_file(path: &Path, fields: &[Field], table: &str) -> Result<(LazyFrame, Schema)> {
-    let pl_path = PlRefPath::try_from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let lf = if is_csv(path) {
+/// One opened input file of a table.
+struct Source {
+    path: PathBuf,
+    info: FileInfo,
+    rows: RowNumbers,
+    /// The raw scan.
+    lf: LazyFrame,
+    schema: Schema,
+}
+
+/// Check that a Parquet column can hold a field.
+fn check_column(path: &Path, fld: &Field, dtype: &DataType, opts: &IngestOptions) -> Result<()> {
+    let name = fld.name;
+    let ok = match (fld.kind, dtype) {
+        (_, DataType::Null | DataType::String) => true,
+        (Kind::Text, d) => d.is_integer(),
+        (Kind::Dec, d) if d.is_float() => {
+            return Err(Error::input(
+                path,
+                format!(
+                    "column {name}: {dtype}: float money/quantity refused: use Decimal or integer"
+                ),
+            ))
+        }
+        (Kind::Dec, d) => d.is_integer() || d.is_decimal(),
+        (Kind::Bool, DataType::Boolean) => true,
+        (Kind::Time, DataType::Datetime(_, Some(_))) => true,
+        (Kind::Time, DataType::Datetime(_, None)) => {
+            if opts.assume_offset.is_none() {
+                return Err(Error::input(
+                    path,
+                    format!(
+                        "column {name}: naive timestamp (Datetime without a time zone): \
+                         store time-zone-aware timestamps or state the zone (--assume-tz)"
+                    ),
+                ));
+            }
+            true
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(
+            path,
+            format!(
+                "column {name}: a {dtype} column cannot hold {}",
+                fld.kind.wanted()
+            ),
+        ))
+    }
+}
+
+/// Open one file: check its header or schema, count its rows.
+fn open_source(path: &Path, fields: &[Field], table: &str, opts: &IngestOptions) -> Result<Source> {
+    let pl_path = PlRefPath::try_from_path(path).map_err(|e| Error::input(path, one_line(e)))?;
+    if is_csv(path) {
+        let (info, layout) = scan_csv_bytes(path)?;
         let header = csv_header(path)?;
-        check_csv_shape(path)?;
         let missing: Vec<&str> = fields
             .iter()
             .filter(|f| f.required && !header.iter().any(|h| h == f.name))
@@ -293,57 +640,105 @@ fn scan_file(path: &Path, fields: &[Field], table: &str) -> Result<(LazyFrame, S
         if !missing.is_empty() {
             return Err(Error::input(
                 path,
-                format!("line 1: the {table} header lacks required column(s): {}", missing.join(", ")),
+                format!(
+                    "line 1: the {table} header lacks required column(s): {}",
+                    missing.join(", ")
+                ),
             ));
         }
-        LazyCsvReader::new(pl_path)
+        let mut lf = LazyCsvReader::new(pl_path)
             .with_has_header(true)
             .with_infer_schema_length(Some(0))
             .with_missing_is_null(true)
             .finish()
-            .map_err(|e| Error::input(path, e.to_string()))?
-    } else {
-        LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default())
-            .map_err(|e| Error::input(path, format!("cannot read Parquet: {e}")))?
-    };
-    let mut lf = lf;
-    let schema = lf
-        .collect_schema()
-        .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
-    let schema = (*schema).clone();
-    if !is_csv(path) {
-        let missing: Vec<&str> = fields
-            .iter()
-            .filter(|f| f.required && schema.get(f.name).is_none())
-            .map(|f| f.name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::input(
-                path,
-                format!("the {table} file lacks required column(s): {}", missing.join(", ")),
-            ));
+            .map_err(|e| csv_problem(path).unwrap_or_else(|| Error::input(path, one_line(e))))?;
+        let schema = lf
+            .collect_schema()
+            .map_err(|e| csv_problem(path).unwrap_or_else(|| Error::input(path, one_line(e))))?;
+        return Ok(Source {
+            path: path.to_path_buf(),
+            info,
+            rows: RowNumbers::Csv(layout),
+            lf,
+            schema: (*schema).clone(),
+        });
+    }
+    let mut info = hash_file(path)?;
+    let bad = |e: PolarsError| Error::input(path, format!("cannot read Parquet: {}", one_line(e)));
+    let mut lf = LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()).map_err(bad)?;
+    let schema = (*lf.collect_schema().map_err(bad)?).clone();
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.required && schema.get(f.name).is_none())
+        .map(|f| f.name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::input(
+            path,
+            format!(
+                "the {table} file lacks required column(s): {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    for fld in fields {
+        if let Some(dtype) = schema.get(fld.name) {
+            check_column(path, fld, dtype, opts)?;
         }
     }
-    Ok((lf, schema))
+    // Parquet knows its row count: this reads the metadata only.
+    let n = lf
+        .clone()
+        .select([len().cast(DataType::Int64).alias("n")])
+        .collect()
+        .map_err(bad)?;
+    info.rows = n.column("n")?.i64()?.get(0).unwrap_or(0) as u64;
+    Ok(Source {
+        path: path.to_path_buf(),
+        info,
+        rows: RowNumbers::Parquet,
+        lf,
+        schema,
+    })
 }
 
-/// A plain decimal: digits, optional fraction; no sign, exponent or separators.
-const DEC_RE: &str = r"^[0-9]{1,12}(\.[0-9]*)?$";
-/// At most 6 significant fraction digits (trailing zeros are fine).
-const DEC6_RE: &str = r"^[0-9]{1,12}(\.[0-9]{0,6}0*)?$";
-const TIME_OFFSET_RE: &str =
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})$";
-const TIME_NAIVE_RE: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?$";
+// ---------------------------------------------------------------------------
+// Field expressions
+// ---------------------------------------------------------------------------
 
-fn reason_when(cond: Expr, reason: &str, otherwise: Expr) -> Expr {
-    when(cond).then(lit(reason.to_string())).otherwise(otherwise)
-}
+/// At most 6 significant fraction digits (trailing zeros are fine), at most 12 integer digits.
+const DEC_OK: &str = r"^[0-9]{1,12}(\.[0-9]{0,6}0*)?$";
+const DEC_NAN: &str = r"(?i)^[+-]?(nan|inf|infinity)$";
+const DEC_EXP: &str = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+$";
+const DEC_NEG: &str = r"^-([0-9]+\.?[0-9]*|\.[0-9]+)$";
+const DEC_PLUS: &str = r"^\+([0-9]+\.?[0-9]*|\.[0-9]+)$";
+const DEC_NO_INT: &str = r"^\.[0-9]+$";
+const DEC_BIG: &str = r"^[0-9]{13,}(\.[0-9]*)?$";
+const DEC_PLACES: &str = r"^[0-9]{1,12}\.[0-9]*$";
+const TIME_OFFSET: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})$";
+const TIME_NAIVE: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?$";
+
+const NAIVE_REASON: &str = "naive_timestamp: no offset (use --assume-tz to state the zone)";
 
 fn null_str() -> Expr {
     lit(NULL).cast(DataType::String)
 }
 
-/// Micro-units of a validated decimal text.
+fn null_i64() -> Expr {
+    lit(NULL).cast(DataType::Int64)
+}
+
+fn matches(text: &Expr, re: &str) -> Expr {
+    text.clone().str().contains(lit(re), true)
+}
+
+fn str_list(items: &[&str]) -> Expr {
+    lit(Series::new("".into(), items)).implode(false)
+}
+
+/// Micro-units of a text that matched [`DEC_OK`]: integer digits and the
+/// fraction padded (or cut, only zeros beyond 6) to 6 digits, as one integer.
 fn micro_of(text: Expr) -> Expr {
     let int = text.clone().str().extract(lit(r"^([0-9]+)"), 1);
     let frac = text
@@ -355,7 +750,16 @@ fn micro_of(text: Expr) -> Expr {
     concat_str([int, frac], "", false).cast(DataType::Int64)
 }
 
-/// Instant (µs UTC) of a validated ISO text with offset.
+fn strptime(format: &str) -> StrptimeOptions {
+    StrptimeOptions {
+        format: Some(format.into()),
+        strict: false,
+        exact: true,
+        cache: false,
+    }
+}
+
+/// Instant (µs UTC) of a text that matched [`TIME_OFFSET`]; null if the calendar values are impossible.
 fn instant_of(text: Expr) -> Expr {
     let norm = text
         .str()
@@ -368,18 +772,13 @@ fn instant_of(text: Expr) -> Expr {
         .to_datetime(
             Some(TimeUnit::Microseconds),
             Some(TimeZone::UTC),
-            StrptimeOptions {
-                format: Some("%Y-%m-%dT%H:%M:%S%.f%:z".into()),
-                strict: false,
-                exact: true,
-                cache: false,
-            },
+            strptime("%Y-%m-%dT%H:%M:%S%.f%:z"),
             lit("raise"),
         )
         .cast(DataType::Int64)
 }
 
-/// Instant (µs UTC) of a validated naive ISO text read at `offset`.
+/// Instant (µs UTC) of a text that matched [`TIME_NAIVE`], read as local time at `offset`.
 fn naive_instant_of(text: Expr, offset: i32) -> Expr {
     text.str()
         .replace(lit(" "), lit("T"), true)
@@ -387,199 +786,298 @@ fn naive_instant_of(text: Expr, offset: i32) -> Expr {
         .to_datetime(
             Some(TimeUnit::Microseconds),
             None,
-            StrptimeOptions {
-                format: Some("%Y-%m-%dT%H:%M:%S%.f".into()),
-                strict: false,
-                exact: true,
-                cache: false,
-            },
+            strptime("%Y-%m-%dT%H:%M:%S%.f"),
             lit("raise"),
         )
         .cast(DataType::Int64)
         - lit(i64::from(offset) * MICRO)
 }
 
-/// Normalise one file: text values, parsed columns and a reason per field.
-fn normalize(
-    path: &Path,
-    file_idx: i64,
-    lf: LazyFrame,
-    schema: &Schema,
-    fields: &[Field],
-    opts: &IngestOptions,
-) -> Result<LazyFrame> {
-    let csv = is_csv(path);
-    let mut exprs: Vec<Expr> = vec![
-        lit(path.display().to_string()).alias("_file"),
-        lit(file_idx).alias("_fidx"),
-        (col("_row").cast(DataType::Int64) + lit(if csv { 2i64 } else { 1 })).alias("_row"),
-    ];
-    for fld in fields {
-        let name = fld.name;
-        let dtype = schema.get(name).cloned();
-        // Text value of the cell (null when absent or empty).
-        let text = match &dtype {
-            None => null_str(),
-            Some(DataType::String) => col(name),
-            Some(DataType::Float32 | DataType::Float64) if fld.kind == Kind::Dec => {
-                return Err(Error::input(
-                    path,
-                    format!("column {name}: float money/quantity refused: use Decimal or integer columns"),
-                ))
-            }
-            Some(DataType::Datetime(_, _)) if fld.kind == Kind::Time => col(name).cast(DataType::String),
-            Some(_) => col(name).cast(DataType::String),
-        };
-        let text = when(text.clone().str().len_chars().eq(lit(0)))
-            .then(null_str())
-            .otherwise(text.clone().str().strip_chars(lit(NULL)));
-        exprs.push(text.clone().alias(v(name)));
-        let missing = text.clone().is_null();
-        let required = if fld.required {
-            reason_when(missing.clone(), "missing_value: required", null_str())
-        } else {
-            null_str()
-        };
-        match fld.kind {
-            Kind::Text => exprs.push(required.alias(r(name))),
-            Kind::Bool => {
-                let lower = text.clone().str().to_lowercase();
-                let parsed = when(lower.clone().eq(lit("true")))
-                    .then(lit(true))
-                    .when(lower.clone().eq(lit("false")))
-                    .then(lit(false))
-                    .otherwise(lit(NULL).cast(DataType::Boolean));
-                exprs.push(parsed.alias(b(name)));
-                let reason = when(missing.clone().not().and(lower.is_in(lit(Series::new("".into(), ["true", "false"])).implode(false), false).not()))
-                    .then(lit("bad_bool: expected true or false"))
-                    .otherwise(required);
-                exprs.push(reason.alias(r(name)));
-            }
-            Kind::Dec => {
-                let ok = text.clone().str().contains(lit(DEC6_RE), true);
-                let reason = when(missing.clone())
-                    .then(required)
-                    .when(ok.clone())
-                    .then(null_str())
-                    .when(text.clone().str().contains(lit(r"^[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+$"), true))
-                    .then(lit("bad_decimal: exponent notation is not a plain decimal"))
-                    .when(text.clone().str().starts_with(lit("-")))
-                    .then(lit("negative: must be zero or more"))
-                    .when(text.clone().str().contains(lit(DEC_RE), true))
-                    .then(lit("bad_decimal: more than 6 decimal places (not rounded)"))
-                    .otherwise(lit("bad_decimal: not a plain decimal number"));
-                exprs.push(reason.alias(r(name)));
-                exprs.push(
-                    when(ok)
-                        .then(micro_of(text.clone()))
-                        .otherwise(lit(NULL).cast(DataType::Int64))
-                        .alias(m(name)),
-                );
-            }
-            Kind::Time => {
-                let instant = match &dtype {
-                    Some(DataType::Datetime(_, Some(_))) => col(name)
-                        .cast(DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))
-                        .cast(DataType::Int64),
-                    Some(DataType::Datetime(_, None)) => match opts.assume_offset {
-                        Some(o) => {
-                            col(name).cast(DataType::Datetime(TimeUnit::Microseconds, None)).cast(DataType::Int64)
-                                - lit(i64::from(o) * MICRO)
-                        }
-                        None => lit(NULL).cast(DataType::Int64),
-                    },
-                    _ => {
-                        let aware = text.clone().str().contains(lit(TIME_OFFSET_RE), true);
-                        let naive = text.clone().str().contains(lit(TIME_NAIVE_RE), true);
-                        let none = lit(NULL).cast(DataType::Int64);
-                        let fallback = match opts.assume_offset {
-                            Some(o) => when(naive).then(naive_instant_of(text.clone(), o)).otherwise(none),
-                            None => none,
-                        };
-                        when(aware).then(instant_of(text.clone())).otherwise(fallback)
-                    }
-                };
-                let naive_typed = matches!(&dtype, Some(DataType::Datetime(_, None))) && opts.assume_offset.is_none();
-                let naive_text = text.clone().str().contains(lit(TIME_NAIVE_RE), true);
-                let reason = when(missing.clone())
-                    .then(required)
-                    .when(lit(naive_typed))
-                    .then(lit("naive_timestamp: no offset (use --assume-tz to state the zone)"))
-                    .when(instant.clone().is_null().and(naive_text))
-                    .then(lit("naive_timestamp: no offset (use --assume-tz to state the zone)"))
-                    .when(instant.clone().is_null())
-                    .then(lit("bad_timestamp: not ISO 8601 with an offset"))
-                    .otherwise(null_str());
-                exprs.push(reason.alias(r(name)));
-                exprs.push(instant.alias(t(name)));
-            }
-        }
-    }
-    Ok(lf.with_row_index("_row", None).select(exprs))
+/// The reason a decimal text fails (null when it is fine or empty).
+fn decimal_reason(text: &Expr) -> Expr {
+    when(matches(text, DEC_OK))
+        .then(null_str())
+        .when(matches(text, DEC_NAN))
+        .then(lit("bad_decimal: NaN or infinity is not a number"))
+        .when(matches(text, DEC_EXP))
+        .then(lit("bad_decimal: exponent notation is not a plain decimal"))
+        .when(matches(text, DEC_NEG))
+        .then(lit("negative: must be zero or more"))
+        .when(matches(text, DEC_PLUS))
+        .then(lit("bad_decimal: a sign is not allowed"))
+        .when(matches(text, DEC_NO_INT))
+        .then(lit("bad_decimal: needs a digit before the decimal point"))
+        .when(matches(text, DEC_BIG))
+        .then(lit("bad_decimal: more than 12 integer digits"))
+        .when(matches(text, DEC_PLACES))
+        .then(lit("bad_decimal: more than 6 decimal places (not rounded)"))
+        .otherwise(lit("bad_decimal: not a plain decimal number"))
 }
 
-/// Scan and normalise every file of a table, concatenated in file order.
+/// The columns of one field in one file: its text (named as the field, null
+/// when absent or blank) and the parsed column of its kind (null when the
+/// text does not parse). Reasons come later, from these columns only, and
+/// only for rows that fail ([`field_ok`], [`field_reason`]).
+fn parsed_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Vec<Expr> {
+    let name = fld.name;
+    let raw = match dtype {
+        None | Some(DataType::Null) => null_str(),
+        Some(DataType::String) => col(name),
+        Some(_) => col(name).cast(DataType::String),
+    };
+    let stripped = raw.str().strip_chars(lit(NULL));
+    let text = when(stripped.clone().str().len_bytes().eq(lit(0)))
+        .then(null_str())
+        .otherwise(stripped);
+    let parsed = match fld.kind {
+        Kind::Text => None,
+        Kind::Bool => {
+            let lower = text.clone().str().to_lowercase();
+            Some(
+                when(lower.clone().eq(lit("true")))
+                    .then(lit(true))
+                    .when(lower.eq(lit("false")))
+                    .then(lit(false))
+                    .otherwise(lit(NULL).cast(DataType::Boolean))
+                    .alias(b(name)),
+            )
+        }
+        Kind::Dec => Some(
+            when(matches(&text, DEC_OK))
+                .then(micro_of(text.clone()))
+                .otherwise(null_i64())
+                .alias(m(name)),
+        ),
+        Kind::Time => Some(
+            match dtype {
+                Some(DataType::Datetime(_, Some(_))) => col(name)
+                    .cast(DataType::Datetime(
+                        TimeUnit::Microseconds,
+                        Some(TimeZone::UTC),
+                    ))
+                    .cast(DataType::Int64),
+                // Only reached with an assumed offset (checked with the schema).
+                Some(DataType::Datetime(_, None)) => {
+                    col(name)
+                        .cast(DataType::Datetime(TimeUnit::Microseconds, None))
+                        .cast(DataType::Int64)
+                        - lit(i64::from(opts.assume_offset.unwrap_or(0)) * MICRO)
+                }
+                _ => {
+                    let from_naive = match opts.assume_offset {
+                        Some(o) => when(matches(&text, TIME_NAIVE))
+                            .then(naive_instant_of(text.clone(), o))
+                            .otherwise(null_i64()),
+                        None => null_i64(),
+                    };
+                    when(matches(&text, TIME_OFFSET))
+                        .then(instant_of(text.clone()))
+                        .otherwise(from_naive)
+                }
+            }
+            .alias(t(name)),
+        ),
+    };
+    let mut out = vec![text.alias(name)];
+    out.extend(parsed);
+    out
+}
+
+/// Whether a field of a normalised row is fine: present when required, and
+/// parsed when present. Never null.
+fn field_ok(fld: &Field) -> Expr {
+    let name = fld.name;
+    let present = col(name).is_not_null();
+    let parsed = match fld.kind {
+        Kind::Text => present.clone(),
+        Kind::Time => col(t(name)).is_not_null(),
+        Kind::Dec => col(m(name)).is_not_null(),
+        Kind::Bool => col(b(name)).is_not_null(),
+    };
+    match (fld.required, fld.kind) {
+        (true, _) => parsed,
+        (false, Kind::Text) => lit(true),
+        (false, _) => present.not().or(parsed),
+    }
+}
+
+/// Why a field of a normalised row fails ([`field_ok`]), null when it does not.
+fn field_reason(fld: &Field, opts: &IngestOptions) -> Expr {
+    let name = fld.name;
+    let text = col(name);
+    let when_missing = if fld.required {
+        lit("missing_value: required")
+    } else {
+        null_str()
+    };
+    let when_present = match fld.kind {
+        Kind::Text => null_str(),
+        Kind::Bool => when(col(b(name)).is_null())
+            .then(lit("bad_bool: expected true or false"))
+            .otherwise(null_str()),
+        Kind::Dec => decimal_reason(&text),
+        Kind::Time => when(col(t(name)).is_not_null())
+            .then(null_str())
+            .when(matches(&text, TIME_NAIVE).and(lit(opts.assume_offset.is_none())))
+            .then(lit(NAIVE_REASON))
+            .otherwise(lit(
+                "bad_timestamp: not an ISO 8601 date-time with an offset",
+            )),
+    };
+    when(text.is_null())
+        .then(when_missing)
+        .otherwise(when_present)
+        .alias(r(name))
+}
+
+/// Every field fine.
+fn fields_ok(fields: &[Field]) -> Expr {
+    fields
+        .iter()
+        .map(field_ok)
+        .reduce(|a, e| a.and(e))
+        .unwrap_or(lit(true))
+}
+
+/// Add the reason column of every field.
+fn with_reasons(lf: LazyFrame, fields: &[Field], opts: &IngestOptions) -> LazyFrame {
+    lf.with_columns(
+        fields
+            .iter()
+            .map(|f| field_reason(f, opts))
+            .collect::<Vec<_>>(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Tables
+// ---------------------------------------------------------------------------
+
+/// A table: its files and the normalised rows of all of them, lazily.
+struct Table {
+    name: String,
+    /// What errors about the whole table name: the file, or the `NAME/` directory.
+    path: PathBuf,
+    sources: Vec<Source>,
+    /// `FIDX, IDX`, then per field its text and parsed columns.
+    frame: LazyFrame,
+}
+
+impl Table {
+    /// The file and reported row number of a row.
+    fn locate(&self, fidx: i64, idx: i64) -> (String, i64) {
+        match usize::try_from(fidx).ok().and_then(|i| self.sources.get(i)) {
+            Some(s) => (s.path.display().to_string(), s.rows.row(idx)),
+            None => (self.path.display().to_string(), idx + 1),
+        }
+    }
+
+    fn read(&self) -> u64 {
+        self.sources.iter().map(|s| s.info.rows).sum()
+    }
+
+    fn files(&self) -> Vec<FileInfo> {
+        self.sources.iter().map(|s| s.info.clone()).collect()
+    }
+
+    /// An input error for a polars failure while reading the table: the first
+    /// malformed CSV record when the `csv` crate finds one, else polars' message.
+    fn read_error(&self, e: PolarsError) -> Error {
+        self.sources
+            .iter()
+            .filter(|s| is_csv(&s.path))
+            .find_map(|s| csv_problem(&s.path))
+            .unwrap_or_else(|| {
+                Error::input(
+                    &self.path,
+                    format!("cannot read the {} table: {}", self.name, one_line(e)),
+                )
+            })
+    }
+}
+
+/// Normalise one file: row position, then the expressions of every field.
+fn normalize(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) -> LazyFrame {
+    let mut lf = src.lf.clone().with_row_index(IDX, None);
+    if let RowNumbers::Csv(layout) = &src.rows {
+        if !layout.blank.is_empty() {
+            let blank = lit(Series::new("".into(), layout.blank.as_slice())).implode(false);
+            lf = lf.filter(col(IDX).cast(DataType::Int64).is_in(blank, false).not());
+        }
+    }
+    let mut exprs = vec![
+        lit(fidx).cast(DataType::Int64).alias(FIDX),
+        col(IDX).cast(DataType::Int64).alias(IDX),
+    ];
+    for fld in fields {
+        exprs.extend(parsed_exprs(fld, src.schema.get(fld.name), opts));
+    }
+    lf.select(exprs)
+}
+
+/// Find, open and normalise every file of a table (`None`: an optional table that is absent).
 fn scan_table(
     dir: &Path,
     table: &str,
     fields: &[Field],
     required: bool,
     opts: &IngestOptions,
-) -> Result<Option<(LazyFrame, Vec<FileInfo>)>> {
+) -> Result<Option<Table>> {
     let Some(files) = table_files(dir, table)? else {
         if required {
             return Err(Error::input(
-                dir.join(format!("{table}.csv")),
-                format!("required table {table} not found (as {table}.parquet, {table}.csv or {table}/)"),
+                dir.join(table),
+                format!("required table {table} not found: expected {table}.parquet, {table}.csv or a {table}/ directory"),
             ));
         }
         return Ok(None);
     };
-    let mut frames = Vec::new();
-    let mut infos = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        let (lf, schema) = scan_file(path, fields, table)?;
-        // Count rows now: a corrupt or ragged file fails here, with its name.
-        let rows = lf
-            .clone()
-            .select([len().alias("n")])
-            .collect()
-            .map_err(|e| if is_csv(path) { csv_error(path, &e) } else { Error::input(path, format!("cannot read: {e}")) })?;
-        let n = rows.column("n")?.cast(&DataType::Int64)?.i64()?.get(0).unwrap_or(0);
-        let mut info = file_info(path)?;
-        info.rows = n as u64;
-        infos.push(info);
-        frames.push(normalize(path, i as i64, lf, &schema, fields, opts)?);
-    }
-    let lf = concat(frames, UnionArgs::default())?;
-    Ok(Some((lf, infos)))
+    let path = if files.len() == 1 {
+        files[0].clone()
+    } else {
+        dir.join(table)
+    };
+    let sources = files
+        .iter()
+        .map(|p| open_source(p, fields, table, opts))
+        .collect::<Result<Vec<_>>>()?;
+    let frames: Vec<LazyFrame> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| normalize(s, i as i64, fields, opts))
+        .collect();
+    let frame = concat(frames, UnionArgs::default())?;
+    Ok(Some(Table {
+        name: table.to_string(),
+        path,
+        sources,
+        frame,
+    }))
 }
 
 fn reason_cols(fields: &[Field]) -> Vec<String> {
     fields.iter().map(|f| r(f.name)).collect()
 }
 
-/// Null when every reason is null, else the first.
-fn any_reason(names: &[String]) -> Expr {
-    coalesce(&names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>())
-}
-
-/// Reject rows (`file, row, column, value, reason`) from collected bad rows.
-fn push_rejects(out: &mut Vec<(String, i64, String, Option<String>, String)>, bad: &DataFrame, fields: &[Field], extra: &[(&str, &str)]) -> Result<()> {
-    let file = bad.column("_file")?.str()?.clone();
-    let row = bad.column("_row")?.i64()?.clone();
-    let mut cols: Vec<(String, String)> = fields.iter().map(|f| (f.name.to_string(), r(f.name))).collect();
-    cols.extend(extra.iter().map(|(c, rc)| (c.to_string(), rc.to_string())));
-    for (name, rname) in cols {
-        let reasons = bad.column(&rname)?.str()?.clone();
-        let values = bad.column(&name)?.cast(&DataType::String)?;
-        let values = values.str()?;
+/// Rejects (one per failing field) of collected bad rows.
+fn push_rejects(
+    out: &mut Vec<Reject>,
+    table: &Table,
+    bad: &DataFrame,
+    fields: &[Field],
+) -> Result<()> {
+    let fidx = bad.column(FIDX)?.i64()?;
+    let idx = bad.column(IDX)?.i64()?;
+    for fld in fields {
+        let reasons = bad.column(&r(fld.name))?.str()?;
+        let values = bad.column(fld.name)?.str()?;
         for i in 0..bad.height() {
             if let Some(reason) = reasons.get(i) {
+                let (file, row) = table.locate(fidx.get(i).unwrap_or(0), idx.get(i).unwrap_or(0));
                 out.push((
-                    file.get(i).unwrap_or_default().to_string(),
-                    row.get(i).unwrap_or(0),
-                    name.clone(),
+                    file,
+                    row,
+                    fld.name.to_string(),
                     values.get(i).map(str::to_string),
                     reason.to_string(),
                 ));
@@ -589,166 +1087,61 @@ fn push_rejects(out: &mut Vec<(String, i64, String, Option<String>, String)>, ba
     Ok(())
 }
 
-fn str_series(items: &[String]) -> Expr {
-    lit(Series::new("".into(), items)).implode(false)
-}
-
 /// Read and validate the input directory.
 pub fn ingest(input: &Path, catalog: &Catalog, opts: &IngestOptions) -> Result<Ingested> {
     if !input.is_dir() {
         return Err(Error::input(input, "input directory not found"));
     }
-    let mut rejects: Vec<(String, i64, String, Option<String>, String)> = Vec::new();
+    let mut rejects: Vec<Reject> = Vec::new();
     let mut stats = Vec::new();
 
-    // ---- usage ----------------------------------------------------------
-    let (raw, files) = scan_table(input, "usage", USAGE, true, opts)?.expect("required");
-    let items = catalog.item_ids();
-    let needs_input: Vec<String> = catalog
-        .products
-        .iter()
-        .flat_map(|p| p.items.iter())
-        .filter(|i| matches!(i.measure, Measure::InputPlusOutputSeconds | Measure::InputSeconds))
-        .map(|i| i.id.clone())
-        .collect();
-    let needs_output: Vec<String> = catalog
-        .products
-        .iter()
-        .flat_map(|p| p.items.iter())
-        .filter(|i| matches!(i.measure, Measure::OutputSeconds | Measure::InputPlusOutputSeconds))
-        .map(|i| i.id.clone())
-        .collect();
-    let checked = raw.with_columns([
-        // Field checks beyond the generic ones.
-        when(col("item__r").is_null().and(col("item").is_in(str_series(&items), false).not()))
-            .then(lit("unknown_item: not in the catalog"))
-            .otherwise(col("item__r"))
-            .alias("item__r"),
-        when(col("status__r").is_null().and(col("status").is_in(str_series(&["success".into(), "failed".into()]), false).not()))
-            .then(lit("bad_status: expected success or failed"))
-            .otherwise(col("status__r"))
-            .alias("status__r"),
-        when(col("event_time__r").is_null().and(
-            col("event_time__t")
-                .lt(lit(opts.period_start))
-                .or(col("event_time__t").gt_eq(lit(opts.period_end))),
-        ))
-        .then(lit("outside_period: event time is not in the period (billing time zone)"))
-        .otherwise(col("event_time__r"))
-        .alias("event_time__r"),
-        when(col("input_seconds__r").is_null().and(col("input_seconds").is_null()).and(col("item").is_in(str_series(&needs_input), false)))
-            .then(lit("missing_value: input_seconds is required for this item"))
-            .otherwise(col("input_seconds__r"))
-            .alias("input_seconds__r"),
-        when(col("output_seconds__r").is_null().and(col("output_seconds").is_null()).and(col("item").is_in(str_series(&needs_output), false)))
-            .then(lit("missing_value: output_seconds is required for this item"))
-            .otherwise(col("output_seconds__r"))
-            .alias("output_seconds__r"),
-    ]);
-    let reasons = reason_cols(USAGE);
-    let checked = checked.with_column(any_reason(&reasons).alias("_bad"));
-    let bad = checked.clone().filter(col("_bad").is_not_null()).collect()?;
-    push_rejects(&mut rejects, &bad, USAGE, &[])?;
-    let read: u64 = files.iter().map(|f| f.rows).sum();
-    let rejected = bad.height() as u64;
+    let usage = read_usage(input, catalog, opts, &mut rejects, &mut stats)?;
 
-    // Unknown items, per account and item (rows whose only problem is the item).
-    let unknown_items = {
-        let others: Vec<Expr> = reasons.iter().filter(|n| *n != "item__r").map(|n| col(n.as_str()).is_null()).collect();
-        let only_item = others.into_iter().fold(col("item__r").str().starts_with(lit("unknown_item")), |a, e| a.and(e));
-        bad.clone()
-            .lazy()
-            .filter(only_item)
-            .group_by([col("account_id"), col("item")])
-            .agg([
-                when(len().eq(lit(1)))
-                    .then(col("event_id").first())
-                    .otherwise(null_str())
-                    .alias("event_id"),
-                col("event_time__t").min().alias("event_time"),
-                col("quantity__m").fill_null(lit(MICRO)).sum().alias("quantity_micro"),
-                len().cast(DataType::Int64).alias("events"),
-            ])
-            .sort(["account_id", "item"], SortMultipleOptions::default())
-            .collect()?
-    };
-
-    // Duplicates among valid rows: the first by (file, row) is kept.
-    let valid = checked.filter(col("_bad").is_null());
-    let repeated = valid
-        .clone()
-        .group_by([col("event_id")])
-        .agg([len().alias("_n")])
-        .filter(col("_n").gt(lit(1)));
-    let dup_rows = valid
-        .clone()
-        .join(repeated, [col("event_id")], [col("event_id")], JoinArgs::new(JoinType::Semi))
-        .select([col("event_id"), col("_file"), col("_fidx"), col("_row")])
-        .sort(["event_id", "_fidx", "_row"], SortMultipleOptions::default())
-        .collect()?;
-    let (mut d_file, mut d_row, mut d_id, mut d_ffile, mut d_frow) = (vec![], vec![], vec![], vec![], vec![]);
-    {
-        let id = dup_rows.column("event_id")?.str()?;
-        let file = dup_rows.column("_file")?.str()?;
-        let row = dup_rows.column("_row")?.i64()?;
-        let mut first: Option<(String, String, i64)> = None;
-        for i in 0..dup_rows.height() {
-            let (eid, fl, rw) = (id.get(i).unwrap_or_default(), file.get(i).unwrap_or_default(), row.get(i).unwrap_or(0));
-            match &first {
-                Some((fid, ff, fr)) if fid == eid => {
-                    d_file.push(fl.to_string());
-                    d_row.push(rw);
-                    d_id.push(eid.to_string());
-                    d_ffile.push(ff.clone());
-                    d_frow.push(*fr);
-                }
-                _ => first = Some((eid.to_string(), fl.to_string(), rw)),
-            }
-        }
-    }
-    let duplicates = df!(
-        "file" => d_file,
-        "row" => d_row,
-        "event_id" => d_id,
-        "first_file" => d_ffile,
-        "first_row" => d_frow,
-    )?
-    .sort(["file", "row"], SortMultipleOptions::default())?;
-    let dup_count = duplicates.height() as u64;
-    stats.push(TableStats {
-        table: "usage".into(),
-        files,
-        read,
-        accepted: read - rejected - dup_count,
-        rejected,
-        duplicates: dup_count,
-    });
-    let usage = valid
-        .unique_stable(Some(cols(["event_id"])), UniqueKeepStrategy::First)
-        .select([
-            col("event_id"),
-            col("account_id"),
-            col("item"),
-            col("event_time__t").alias("t"),
-            col("status").eq(lit("success")).alias("success"),
-            col("quantity__m").fill_null(lit(MICRO)).alias("quantity_micro"),
-            col("input_seconds__m").alias("input_micro"),
-            col("output_seconds__m").alias("output_micro"),
-            col("preview_only__b").fill_null(lit(false)).alias("preview_only"),
-            col("region"),
-            col("resolution"),
-        ]);
-
-    // ---- small tables -----------------------------------------------------
-    let packages = small_table(input, "packages", PACKAGES, true, opts, &mut rejects, &mut stats, ("package_id", |p: &Package| p.package_id.clone()), |row, rej| {
-        package_row(catalog, row, rej)
-    })?;
-    let accounts = small_table(input, "accounts", ACCOUNTS, false, opts, &mut rejects, &mut stats, ("product", |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product)), |row, rej| {
-        account_row(catalog, row, rej)
-    })?;
-    let subscriptions = small_table(input, "subscriptions", SUBSCRIPTIONS, false, opts, &mut rejects, &mut stats, ("subscription_id", |x: &Subscription| x.subscription_id.clone()), |row, rej| {
-        subscription_row(catalog, row, rej)
-    })?;
+    let packages = small_table(
+        input,
+        "packages",
+        PACKAGES,
+        true,
+        opts,
+        &mut rejects,
+        &mut stats,
+        Unique {
+            column: "package_id",
+            reason: "duplicate_package_id",
+            key: |p: &Package| p.package_id.clone(),
+        },
+        |row, rej| package_row(catalog, row, rej),
+    )?;
+    let accounts = small_table(
+        input,
+        "accounts",
+        ACCOUNTS,
+        false,
+        opts,
+        &mut rejects,
+        &mut stats,
+        Unique {
+            column: "product",
+            reason: "duplicate_account_product",
+            key: |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product),
+        },
+        |row, rej| account_row(catalog, row, rej),
+    )?;
+    let subscriptions = small_table(
+        input,
+        "subscriptions",
+        SUBSCRIPTIONS,
+        false,
+        opts,
+        &mut rejects,
+        &mut stats,
+        Unique {
+            column: "subscription_id",
+            reason: "duplicate_subscription_id",
+            key: |s: &Subscription| s.subscription_id.clone(),
+        },
+        |row, rej| subscription_row(catalog, row, rej),
+    )?;
 
     rejects.sort();
     let rejects = df!(
@@ -759,16 +1152,307 @@ pub fn ingest(input: &Path, catalog: &Catalog, opts: &IngestOptions) -> Result<I
         "reason" => rejects.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
     )?;
     Ok(Ingested {
-        usage,
+        usage: usage.frame,
         packages,
         accounts,
         subscriptions,
         rejects,
-        duplicates,
-        unknown_items,
+        duplicates: usage.duplicates,
+        unknown_items: usage.unknown_items,
         stats,
     })
 }
+
+// ---------------------------------------------------------------------------
+// Usage
+// ---------------------------------------------------------------------------
+
+struct Usage {
+    frame: LazyFrame,
+    duplicates: DataFrame,
+    unknown_items: DataFrame,
+}
+
+/// Item ids of the catalog whose measure is one of `measures`.
+fn items_measuring(catalog: &Catalog, measures: &[Measure]) -> Vec<String> {
+    catalog
+        .products
+        .iter()
+        .flat_map(|p| p.items.iter())
+        .filter(|i| measures.contains(&i.measure))
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+fn string_list(items: &[String]) -> Expr {
+    lit(Series::new("".into(), items)).implode(false)
+}
+
+/// A usage check beyond the fields' own: where it fails (never null), the
+/// field it is reported on and why.
+struct Check {
+    field: &'static str,
+    fails: Expr,
+    reason: &'static str,
+}
+
+/// The usage checks that need the catalog or the period.
+fn usage_checks(catalog: &Catalog, opts: &IngestOptions) -> Vec<Check> {
+    let items = catalog.item_ids();
+    let needs_input = items_measuring(
+        catalog,
+        &[Measure::InputPlusOutputSeconds, Measure::InputSeconds],
+    );
+    let needs_output = items_measuring(
+        catalog,
+        &[Measure::InputPlusOutputSeconds, Measure::OutputSeconds],
+    );
+    let time = || col("event_time__t");
+    let checks = [
+        (
+            "item",
+            col("item").is_in(string_list(&items), false).not(),
+            "unknown_item: not in the catalog",
+        ),
+        (
+            "status",
+            col("status")
+                .is_in(str_list(&["success", "failed"]), false)
+                .not(),
+            "bad_status: expected success or failed",
+        ),
+        (
+            "event_time",
+            time()
+                .lt(lit(opts.period_start))
+                .or(time().gt_eq(lit(opts.period_end))),
+            "outside_period: event time is not in the period (billing time zone)",
+        ),
+        (
+            "input_seconds",
+            col("input_seconds")
+                .is_null()
+                .and(col("item").is_in(string_list(&needs_input), false)),
+            "missing_value: input_seconds is required for this item",
+        ),
+        (
+            "output_seconds",
+            col("output_seconds")
+                .is_null()
+                .and(col("item").is_in(string_list(&needs_output), false)),
+            "missing_value: output_seconds is required for this item",
+        ),
+    ];
+    checks
+        .into_iter()
+        .map(|(field, fails, reason)| Check {
+            field,
+            // A null operand (an absent value, reported by its own field) is no failure here.
+            fails: fails.fill_null(lit(false)),
+            reason,
+        })
+        .collect()
+}
+
+fn read_usage(
+    input: &Path,
+    catalog: &Catalog,
+    opts: &IngestOptions,
+    rejects: &mut Vec<Reject>,
+    stats: &mut Vec<TableStats>,
+) -> Result<Usage> {
+    let table = scan_table(input, "usage", USAGE, true, opts)?
+        .ok_or_else(|| Error::input(input.join("usage"), "required table usage not found"))?;
+    let checks = usage_checks(catalog, opts);
+    // Cheap on every row: parsed columns and set lookups, no reason text.
+    let is_valid = checks
+        .iter()
+        .fold(fields_ok(USAGE), |acc, c| acc.and(c.fails.clone().not()));
+
+    // Pass 1: the bad rows (few), with their reasons, for rejects and the
+    // unknown-item summary. A check's reason is added where the field has none.
+    let bad_rows = with_reasons(
+        table.frame.clone().filter(is_valid.clone().not()),
+        USAGE,
+        opts,
+    )
+    .with_columns(
+        checks
+            .iter()
+            .map(|c| {
+                let rc = r(c.field);
+                when(col(rc.as_str()).is_null().and(c.fails.clone()))
+                    .then(lit(c.reason))
+                    .otherwise(col(rc.as_str()))
+                    .alias(rc)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let bad = collect_streaming(bad_rows).map_err(|e| table.read_error(e))?;
+    push_rejects(rejects, &table, &bad, USAGE)?;
+    let unknown_items = unknown_items(&bad)?;
+
+    // Pass 2: how many valid rows, and which event ids repeat among them.
+    let valid = table.frame.clone().filter(is_valid);
+    let summary = collect_streaming(
+        valid
+            .clone()
+            .group_by([col("event_id")])
+            .agg([len().cast(DataType::Int64).alias("n")])
+            .select([
+                col("n").sum().alias("valid"),
+                col("event_id")
+                    .filter(col("n").gt(lit(1)))
+                    .implode(false)
+                    .alias("repeated"),
+            ]),
+    )
+    .map_err(|e| table.read_error(e))?;
+    let valid_rows = summary.column("valid")?.i64()?.get(0).unwrap_or(0) as u64;
+    let repeated = summary.column("repeated")?.list()?.get_as_series(0);
+
+    // Pass 3 (only with repeats): where each repeated id occurs.
+    let (duplicates, dropped) = match repeated.filter(|s| !s.is_empty()) {
+        Some(ids) => {
+            let rows = collect_streaming(
+                valid
+                    .clone()
+                    .filter(col("event_id").is_in(lit(ids).implode(false), false))
+                    .select([col("event_id"), col(FIDX), col(IDX)]),
+            )
+            .map_err(|e| table.read_error(e))?;
+            duplicate_rows(&table, &rows)?
+        }
+        None => (duplicate_frame(Vec::new())?, Vec::new()),
+    };
+
+    let read = table.read();
+    let rejected = bad.height() as u64;
+    let dup_count = duplicates.height() as u64;
+    if read != rejected + valid_rows {
+        return Err(Error::input(
+            &table.path,
+            format!(
+                "polars read {} rows where the files hold {read}: unusual line endings or quoting?",
+                rejected + valid_rows
+            ),
+        ));
+    }
+    stats.push(TableStats {
+        table: "usage".into(),
+        files: table.files(),
+        read,
+        accepted: valid_rows - dup_count,
+        rejected,
+        duplicates: dup_count,
+    });
+
+    let mut frame = valid;
+    if !dropped.is_empty() {
+        let key = col(FIDX) * lit(ROW_KEY) + col(IDX);
+        frame = frame.filter(
+            key.is_in(lit(Series::new("".into(), dropped)).implode(false), false)
+                .not(),
+        );
+    }
+    let frame = frame.select([
+        col("event_id"),
+        col("account_id"),
+        col("item"),
+        col("event_time__t").alias("t"),
+        col("status").eq(lit("success")).alias("success"),
+        col("quantity__m")
+            .fill_null(lit(MICRO))
+            .alias("quantity_micro"),
+        col("input_seconds__m").alias("input_micro"),
+        col("output_seconds__m").alias("output_micro"),
+        col("preview_only__b")
+            .fill_null(lit(false))
+            .alias("preview_only"),
+        col("region"),
+        col("resolution"),
+    ]);
+    Ok(Usage {
+        frame,
+        duplicates,
+        unknown_items,
+    })
+}
+
+/// Usage rows whose only problem is an unknown item, per account and item.
+fn unknown_items(bad: &DataFrame) -> Result<DataFrame> {
+    let only_item = reason_cols(USAGE)
+        .iter()
+        .filter(|n| n.as_str() != "item__r")
+        .fold(
+            col("item__r").str().starts_with(lit("unknown_item")),
+            |acc, n| acc.and(col(n.as_str()).is_null()),
+        );
+    Ok(bad
+        .clone()
+        .lazy()
+        .filter(only_item)
+        .group_by([col("account_id"), col("item")])
+        .agg([
+            when(len().eq(lit(1)))
+                .then(col("event_id").first())
+                .otherwise(null_str())
+                .alias("event_id"),
+            col("event_time__t").min().alias("event_time"),
+            col("quantity__m")
+                .fill_null(lit(MICRO))
+                .sum()
+                .alias("quantity_micro"),
+            len().cast(DataType::Int64).alias("events"),
+        ])
+        .sort(["account_id", "item"], SortMultipleOptions::default())
+        .collect()?)
+}
+
+type DupRow = (String, i64, String, String, i64);
+
+fn duplicate_frame(mut rows: Vec<DupRow>) -> Result<DataFrame> {
+    rows.sort();
+    Ok(df!(
+        "file" => rows.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+        "row" => rows.iter().map(|x| x.1).collect::<Vec<_>>(),
+        "event_id" => rows.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
+        "first_file" => rows.iter().map(|x| x.3.clone()).collect::<Vec<_>>(),
+        "first_row" => rows.iter().map(|x| x.4).collect::<Vec<_>>(),
+    )?)
+}
+
+/// From every occurrence of the repeated ids: the duplicates table and the
+/// row keys to drop (all but the first by file, then row).
+fn duplicate_rows(table: &Table, occurrences: &DataFrame) -> Result<(DataFrame, Vec<i64>)> {
+    let sorted = occurrences.sort([FIDX, IDX], SortMultipleOptions::default())?;
+    let id = sorted.column("event_id")?.str()?;
+    let fidx = sorted.column(FIDX)?.i64()?;
+    let idx = sorted.column(IDX)?.i64()?;
+    let mut first: BTreeMap<&str, (String, i64)> = BTreeMap::new();
+    let mut rows = Vec::new();
+    let mut dropped = Vec::new();
+    for i in 0..sorted.height() {
+        let (Some(eid), Some(fi), Some(ix)) = (id.get(i), fidx.get(i), idx.get(i)) else {
+            continue;
+        };
+        let (file, row) = table.locate(fi, ix);
+        match first.get(eid) {
+            Some((ff, fr)) => {
+                rows.push((file, row, eid.to_string(), ff.clone(), *fr));
+                dropped.push(fi * ROW_KEY + ix);
+            }
+            None => {
+                first.insert(eid, (file, row));
+            }
+        }
+    }
+    Ok((duplicate_frame(rows)?, dropped))
+}
+
+// ---------------------------------------------------------------------------
+// Small tables
+// ---------------------------------------------------------------------------
 
 /// One collected row of a small table: text, parsed values and reasons by field.
 struct Row {
@@ -781,79 +1465,118 @@ struct Row {
 }
 
 impl Row {
+    /// The text of a field (null when absent or blank).
     fn s(&self, k: &str) -> Option<String> {
         self.text.get(k).cloned().flatten()
     }
-    fn dec(&self, k: &str) -> Option<Decimal> {
-        self.s(k).and_then(|v| Decimal::from_str(&v).ok())
+    /// Whether a field passed its own check.
+    fn ok(&self, k: &str) -> bool {
+        self.reason.get(k).is_some_and(|r| r.is_none())
     }
+    /// The exact decimal of a field that passed its check.
+    fn dec(&self, k: &str) -> Option<Decimal> {
+        self.ok(k)
+            .then(|| self.s(k))
+            .flatten()
+            .and_then(|v| Decimal::from_str(&v).ok())
+    }
+    /// The instant of a field that passed its check.
     fn time(&self, k: &str) -> Option<Micros> {
-        self.time.get(k).copied().flatten()
+        self.ok(k)
+            .then(|| self.time.get(k).copied().flatten())
+            .flatten()
+    }
+    /// The text of a field that passed its check.
+    fn good(&self, k: &str) -> Option<String> {
+        self.ok(k).then(|| self.s(k)).flatten()
     }
 }
 
 /// Rejects of one row: (column, reason).
 type RowRejects = Vec<(&'static str, String)>;
 
+/// A uniqueness rule: a later row with the same key is rejected on `column`.
+struct Unique<T> {
+    column: &'static str,
+    reason: &'static str,
+    key: fn(&T) -> String,
+}
+
+/// Read a small table and build its typed rows; `build` adds its own rejects
+/// and returns a value only for a row with none.
 #[allow(clippy::too_many_arguments)]
 fn small_table<T>(
     dir: &Path,
-    table: &str,
+    name: &str,
     fields: &'static [Field],
     required: bool,
     opts: &IngestOptions,
-    rejects: &mut Vec<(String, i64, String, Option<String>, String)>,
+    rejects: &mut Vec<Reject>,
     stats: &mut Vec<TableStats>,
-    unique: (&'static str, fn(&T) -> String),
+    unique: Unique<T>,
     mut build: impl FnMut(&Row, &mut RowRejects) -> Option<T>,
 ) -> Result<Vec<T>> {
-    let Some((lf, files)) = scan_table(dir, table, fields, required, opts)? else {
+    let Some(table) = scan_table(dir, name, fields, required, opts)? else {
         stats.push(TableStats {
-            table: table.into(),
+            table: name.into(),
             ..Default::default()
         });
         return Ok(Vec::new());
     };
-    let df = lf.collect()?;
+    let df = with_reasons(table.frame.clone(), fields, opts)
+        .collect()
+        .map_err(|e| table.read_error(e))?;
+    let fidx = df.column(FIDX)?.i64()?;
+    let idx = df.column(IDX)?.i64()?;
+    let mut texts = BTreeMap::new();
+    let mut reasons = BTreeMap::new();
+    let mut times = BTreeMap::new();
+    let mut bools = BTreeMap::new();
+    for fld in fields {
+        texts.insert(fld.name, df.column(fld.name)?.str()?);
+        reasons.insert(fld.name, df.column(&r(fld.name))?.str()?);
+        match fld.kind {
+            Kind::Time => {
+                times.insert(fld.name, df.column(&t(fld.name))?.i64()?);
+            }
+            Kind::Bool => {
+                bools.insert(fld.name, df.column(&b(fld.name))?.bool()?);
+            }
+            Kind::Text | Kind::Dec => {}
+        }
+    }
     let mut out = Vec::new();
     let mut rejected = 0u64;
     let mut seen: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    let file = df.column("_file")?.str()?.clone();
-    let rowc = df.column("_row")?.i64()?.clone();
-    let mut cols_text = BTreeMap::new();
-    let mut cols_reason = BTreeMap::new();
-    let mut cols_time = BTreeMap::new();
-    let mut cols_bool = BTreeMap::new();
-    for fld in fields {
-        cols_text.insert(fld.name, df.column(fld.name)?.str()?.clone());
-        cols_reason.insert(fld.name, df.column(&r(fld.name))?.str()?.clone());
-        if fld.kind == Kind::Time {
-            cols_time.insert(fld.name, df.column(&t(fld.name))?.i64()?.clone());
-        }
-        if fld.kind == Kind::Bool {
-            cols_bool.insert(fld.name, df.column(&b(fld.name))?.bool()?.clone());
-        }
-    }
     for i in 0..df.height() {
+        let (file, line) = table.locate(fidx.get(i).unwrap_or(0), idx.get(i).unwrap_or(0));
         let row = Row {
-            file: file.get(i).unwrap_or_default().to_string(),
-            row: rowc.get(i).unwrap_or(0),
-            text: cols_text.iter().map(|(k, c)| (*k, c.get(i).map(str::to_string))).collect(),
-            time: cols_time.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-            boolean: cols_bool.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-            reason: cols_reason.iter().map(|(k, c)| (*k, c.get(i).map(str::to_string))).collect(),
+            file,
+            row: line,
+            text: texts
+                .iter()
+                .map(|(k, c)| (*k, c.get(i).map(str::to_string)))
+                .collect(),
+            time: times.iter().map(|(k, c)| (*k, c.get(i))).collect(),
+            boolean: bools.iter().map(|(k, c)| (*k, c.get(i))).collect(),
+            reason: reasons
+                .iter()
+                .map(|(k, c)| (*k, c.get(i).map(str::to_string)))
+                .collect(),
         };
         let mut rej: RowRejects = row
             .reason
             .iter()
             .filter_map(|(k, v)| v.clone().map(|v| (*k, v)))
             .collect();
-        let mut built = if rej.is_empty() { build(&row, &mut rej) } else { None };
+        let built = build(&row, &mut rej).filter(|_| rej.is_empty());
         if let Some(x) = &built {
-            let key = (unique.1)(x);
-            if let Some((f, r)) = seen.get(&key) {
-                rej.push((unique.0, format!("duplicate_{}: first at {f} row {r}", unique.0)));
-                built = None;
+            let key = (unique.key)(x);
+            if let Some((f, l)) = seen.get(&key) {
+                rej.push((
+                    unique.column,
+                    format!("{}: first at {f} row {l}", unique.reason),
+                ));
             } else {
                 seen.insert(key, (row.file.clone(), row.row));
             }
@@ -863,7 +1586,7 @@ fn small_table<T>(
             _ => {
                 rejected += 1;
                 if rej.is_empty() {
-                    rej.push(("", "invalid row".into()));
+                    rej.push(("", "invalid_row: cannot be read".into()));
                 }
                 for (c, reason) in rej {
                     rejects.push((row.file.clone(), row.row, c.to_string(), row.s(c), reason));
@@ -871,11 +1594,10 @@ fn small_table<T>(
             }
         }
     }
-    let read: u64 = files.iter().map(|f| f.rows).sum();
     stats.push(TableStats {
-        table: table.into(),
-        files,
-        read,
+        table: name.into(),
+        files: table.files(),
+        read: table.read(),
         accepted: out.len() as u64,
         rejected,
         duplicates: 0,
@@ -883,92 +1605,135 @@ fn small_table<T>(
     Ok(out)
 }
 
+fn currency_list() -> String {
+    catalog::CURRENCIES
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn package_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Package> {
-    let id = row.s("package_id")?;
-    let item = row.s("item")?;
-    let unit_size = match cat.item(&item) {
-        Some((_, i)) => i.unit_size,
+    let item = row.good("item");
+    let unit_size = item.as_deref().and_then(|i| match cat.item(i) {
+        Some((_, it)) => Some(it.unit_size),
         None => {
             rej.push(("item", "unknown_item: not in the catalog".into()));
-            return None;
+            None
         }
-    };
-    let kind = match PackageKind::parse(&row.s("kind")?) {
-        Some(k) => k,
-        None => {
-            rej.push(("kind", "bad_kind: expected free, campaign or prepaid".into()));
-            return None;
+    });
+    let kind = row.good("kind").and_then(|k| {
+        let parsed = PackageKind::parse(&k);
+        if parsed.is_none() {
+            rej.push((
+                "kind",
+                "bad_kind: expected free, campaign or prepaid".into(),
+            ));
         }
-    };
-    let size = row.dec("size")?;
-    let remaining = row.dec("remaining")?;
-    if size <= Decimal::ZERO {
+        parsed
+    });
+    let (size, remaining) = (row.dec("size"), row.dec("remaining"));
+    if size.is_some_and(|s| s <= Decimal::ZERO) {
         rej.push(("size", "bad_size: must be more than zero".into()));
     }
-    if remaining > size {
-        rej.push(("remaining", "bad_remaining: more than the package size".into()));
-    }
-    let (eff, exp) = (row.time("effective_at")?, row.time("expires_at")?);
-    if eff >= exp {
-        rej.push(("expires_at", "bad_window: expires_at must be after effective_at".into()));
-    }
-    let currency = row.s("currency");
-    if let Some(c) = &currency {
-        if catalog::minor_units(c).is_none() {
-            rej.push(("currency", "unknown_currency: expected USD or CNY".into()));
+    if let (Some(s), Some(rem)) = (size, remaining) {
+        if rem > s {
+            rej.push((
+                "remaining",
+                "bad_remaining: more than the package size".into(),
+            ));
         }
     }
+    let (eff, exp) = (row.time("effective_at"), row.time("expires_at"));
+    if let (Some(a), Some(z)) = (eff, exp) {
+        if a >= z {
+            rej.push((
+                "expires_at",
+                "bad_window: expires_at must be after effective_at".into(),
+            ));
+        }
+    }
+    let currency = row.good("currency");
+    if currency
+        .as_deref()
+        .is_some_and(|c| catalog::minor_units(c).is_none())
+    {
+        rej.push((
+            "currency",
+            format!("unknown_currency: expected one of {}", currency_list()),
+        ));
+    }
     let remaining_measure = row.dec("remaining_measure");
-    if let Some(rm) = remaining_measure {
+    if let (Some(rm), Some(unit), Some(s), Some(rem)) =
+        (remaining_measure, unit_size, size, remaining)
+    {
         // The exact balance must agree with `remaining` as written (6 places).
-        let shown = (rm / unit_size).round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        if shown != remaining.round_dp(6) || rm > size * unit_size {
-            rej.push(("remaining_measure", "bad_remaining_measure: disagrees with remaining".into()));
+        let shown = (rm / unit)
+            .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        if shown != rem.round_dp(6) || rm > s * unit {
+            rej.push((
+                "remaining_measure",
+                "bad_remaining_measure: disagrees with remaining".into(),
+            ));
         }
     }
     if !rej.is_empty() {
         return None;
     }
     Some(Package {
-        package_id: id,
-        account_id: row.s("account_id")?,
-        item,
-        kind,
-        size,
-        remaining,
+        package_id: row.good("package_id")?,
+        account_id: row.good("account_id")?,
+        item: item?,
+        kind: kind?,
+        size: size?,
+        remaining: remaining?,
         remaining_measure,
-        effective_at: eff,
-        expires_at: exp,
+        effective_at: eff?,
+        expires_at: exp?,
         price: row.dec("price"),
         currency,
         refunded_at: row.time("refunded_at"),
         file: row.file.clone(),
-        row: row.row as u64,
+        row: u64::try_from(row.row).unwrap_or(0),
     })
 }
 
 fn account_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<AccountSetting> {
-    let product = row.s("product")?;
-    if cat.product(&product).is_none() {
+    let product = row.good("product");
+    if product.as_deref().is_some_and(|p| cat.product(p).is_none()) {
         rej.push(("product", "unknown_product: not in the catalog".into()));
     }
     let mode = row.s("billing_mode").unwrap_or_else(|| "usage".into());
     if !matches!(mode.as_str(), "usage" | "concurrent" | "qps") {
-        rej.push(("billing_mode", "bad_billing_mode: expected usage, concurrent or qps".into()));
+        rej.push((
+            "billing_mode",
+            "bad_billing_mode: expected usage, concurrent or qps".into(),
+        ));
     }
     let (from, until) = (row.time("suspended_from"), row.time("suspended_until"));
-    match (from, until) {
-        (Some(a), Some(b)) if a >= b => rej.push(("suspended_until", "bad_window: must be after suspended_from".into())),
-        (Some(_), None) => rej.push(("suspended_until", "missing_value: a suspension needs both ends".into())),
-        (None, Some(_)) => rej.push(("suspended_from", "missing_value: a suspension needs both ends".into())),
-        _ => {}
+    if row.ok("suspended_from") && row.ok("suspended_until") {
+        match (from, until) {
+            (Some(a), Some(z)) if a >= z => rej.push((
+                "suspended_until",
+                "bad_window: suspended_until must be after suspended_from".into(),
+            )),
+            (Some(_), None) => rej.push((
+                "suspended_until",
+                "missing_value: a suspension needs both ends".into(),
+            )),
+            (None, Some(_)) => rej.push((
+                "suspended_from",
+                "missing_value: a suspension needs both ends".into(),
+            )),
+            _ => {}
+        }
     }
     if !rej.is_empty() {
         return None;
     }
     Some(AccountSetting {
-        account_id: row.s("account_id")?,
-        product,
+        account_id: row.good("account_id")?,
+        product: product?,
         postpaid_enabled: row.boolean.get("postpaid_enabled").copied().flatten(),
         billing_mode: mode,
         suspended_from: from,
@@ -977,39 +1742,56 @@ fn account_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Account
 }
 
 fn subscription_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Subscription> {
-    let item = row.s("item")?;
-    let Some((_, sub)) = cat.subscription(&item) else {
-        rej.push(("item", "unknown_item: not a subscription item of the catalog".into()));
-        return None;
-    };
-    let quantity = row.dec("quantity")?;
-    if quantity <= Decimal::ZERO {
-        rej.push(("quantity", "bad_quantity: must be more than zero".into()));
-    }
-    if let Some(max) = sub.max_quantity {
-        if quantity > max {
-            rej.push(("quantity", format!("over_max_quantity: at most {max} per account")));
+    let item = row.good("item");
+    let sub = item.as_deref().and_then(|i| match cat.subscription(i) {
+        Some((_, s)) => Some(s),
+        None => {
+            rej.push((
+                "item",
+                "unknown_item: not a subscription item of the catalog".into(),
+            ));
+            None
+        }
+    });
+    let quantity = row.dec("quantity");
+    if let Some(q) = quantity {
+        if q <= Decimal::ZERO {
+            rej.push(("quantity", "bad_quantity: must be more than zero".into()));
+        } else if let Some(max) = sub.and_then(|s| s.max_quantity) {
+            if q > max {
+                rej.push((
+                    "quantity",
+                    format!("over_max_quantity: at most {max} per account"),
+                ));
+            }
         }
     }
-    let term = row.s("term")?;
-    if !sub.terms.iter().any(|t| t.term == term) {
-        let terms: Vec<&str> = sub.terms.iter().map(|t| t.term.as_str()).collect();
-        rej.push(("term", format!("bad_term: expected {}", terms.join(" or "))));
+    let term = row.good("term");
+    if let (Some(term), Some(sub)) = (&term, sub) {
+        if !sub.terms.iter().any(|t| &t.term == term) {
+            let terms: Vec<&str> = sub.terms.iter().map(|t| t.term.as_str()).collect();
+            rej.push(("term", format!("bad_term: expected {}", terms.join(" or "))));
+        }
     }
-    let (s, e) = (row.time("starts_at")?, row.time("ends_at")?);
-    if s >= e {
-        rej.push(("ends_at", "bad_window: ends_at must be after starts_at".into()));
+    let (start, end) = (row.time("starts_at"), row.time("ends_at"));
+    if let (Some(a), Some(z)) = (start, end) {
+        if a >= z {
+            rej.push((
+                "ends_at",
+                "bad_window: ends_at must be after starts_at".into(),
+            ));
+        }
     }
     if !rej.is_empty() {
         return None;
     }
     Some(Subscription {
-        subscription_id: row.s("subscription_id")?,
-        account_id: row.s("account_id")?,
-        item,
-        quantity,
-        term,
-        starts_at: s,
-        ends_at: e,
+        subscription_id: row.good("subscription_id")?,
+        account_id: row.good("account_id")?,
+        item: item?,
+        quantity: quantity?,
+        term: term?,
+        starts_at: start?,
+        ends_at: end?,
     })
 }
