@@ -402,3 +402,36 @@ fn a_failed_run_leaves_an_earlier_month_untouched() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn the_sample_month_reconciles_against_the_sample_vendor_statements() {
+    // Tencent bill details (Chinese headers, title line, BOM) and Alibaba
+    // billing details, with three planted differences (data/sample/statements/README.md).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = run_cli(
+        &["run", "--quiet", "--period", "2026-10", "--input", "data/sample", "--out", out.to_str().unwrap(), "--statement", "data/sample/statements"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "differences exit 3 by default: {}", String::from_utf8_lossy(&o.stderr));
+    let mut r = csv::Reader::from_path(out.join("discrepancies.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let got: Vec<(String, String, String, String)> = r
+        .records()
+        .map(|x| x.unwrap())
+        .map(|x| (x[at("account_id")].into(), x[at("class")].into(), x[at("delta_amount")].into(), x[at("currency")].into()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("acct-005".into(), "duplicate_charge".into(), "420.00".into(), "USD".into()),
+            ("acct-010".into(), "deduction_mismatch".into(), "-196.00".into(), "USD".into()),
+            ("acct-041".into(), "amount_mismatch".into(), "0.01".into(), "CNY".into()),
+        ]
+    );
+    let problems = std::fs::read_to_string(out.join("statement_problems.csv")).unwrap();
+    assert_eq!(problems.lines().count(), 1, "no statement problems: {problems}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("acct-010") && html.contains("796.00") && html.contains("600.00"));
+}
