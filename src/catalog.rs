@@ -305,7 +305,11 @@ pub fn minor_units(currency: &str) -> Option<u32> {
 
 /// Parse a fixed offset like `+08:00` into seconds east of UTC.
 pub fn parse_offset(tz: &str) -> Result<i32> {
-    let bad = || Error::Catalog(format!("time zone {tz:?} is not a fixed offset like +08:00"));
+    let bad = || {
+        Error::Catalog(format!(
+            "time zone {tz:?} is not a fixed offset like +08:00"
+        ))
+    };
     let (sign, rest) = match tz.as_bytes().first() {
         Some(b'+') => (1, &tz[1..]),
         Some(b'-') => (-1, &tz[1..]),

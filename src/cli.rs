@@ -10,7 +10,11 @@ use crate::policy::{Config, Policy};
 use crate::run::{self, RunOptions, Summary};
 
 #[derive(Debug, Parser)]
-#[command(name = "reckon", version, about = "Close the month on cloud AI API spend: rate usage, deduct packages, write invoices")]
+#[command(
+    name = "reckon",
+    version,
+    about = "Close the month on cloud AI API spend: rate usage, deduct packages, write invoices"
+)]
 pub struct Cli {
     /// More log output (stage timings); RUST_LOG overrides.
     #[arg(long, short, global = true)]
@@ -89,7 +93,12 @@ pub enum Command {
         #[command(subcommand)]
         action: CatalogAction,
         /// Price catalog directory.
-        #[arg(long, default_value = "data/catalog", env = "RECKON_CATALOG", global = true)]
+        #[arg(
+            long,
+            default_value = "data/catalog",
+            env = "RECKON_CATALOG",
+            global = true
+        )]
         catalog: PathBuf,
     },
 }
@@ -176,7 +185,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             Ok(match &summary.recon {
                 Some(r) => {
                     print_recon(r, &summary.out, cli.quiet);
-                    if recon.fail_on.fails(&r.discrepancies) { 3 } else { 0 }
+                    if recon.fail_on.fails(&r.discrepancies) {
+                        3
+                    } else {
+                        0
+                    }
                 }
                 None => 0,
             })
@@ -205,7 +218,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 &cfg.tolerance.clone().unwrap_or_default(),
             )?;
             print_recon(&r, out, cli.quiet);
-            Ok(if recon.fail_on.fails(&r.discrepancies) { 3 } else { 0 })
+            Ok(if recon.fail_on.fails(&r.discrepancies) {
+                3
+            } else {
+                0
+            })
         }
         Command::Generate {
             accounts,
@@ -264,7 +281,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                         for p in &problems {
                             println!("{p}");
                         }
-                        eprintln!("reckon: catalog {} has {} problem(s)", catalog.display(), problems.len());
+                        eprintln!(
+                            "reckon: catalog {} has {} problem(s)",
+                            catalog.display(),
+                            problems.len()
+                        );
                         Ok(2)
                     }
                 }
@@ -277,7 +298,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                         eprintln!(
                             "reckon: error: no item {item:?} in catalog {} (known: {})",
                             catalog.display(),
-                            cat.item_ids().into_iter().chain(cat.subscription_ids()).collect::<Vec<_>>().join(", ")
+                            cat.item_ids()
+                                .into_iter()
+                                .chain(cat.subscription_ids())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         );
                         Ok(2)
                     }
@@ -298,7 +323,11 @@ fn progress(quiet: bool, msg: &str) -> Option<indicatif::ProgressBar> {
 }
 
 fn print_summary(s: &Summary, quiet: bool) {
-    let totals: Vec<String> = s.totals.iter().map(|(c, t)| format!("{} {c}", m2(*t))).collect();
+    let totals: Vec<String> = s
+        .totals
+        .iter()
+        .map(|(c, t)| format!("{} {c}", m2(*t)))
+        .collect();
     let exc: u64 = s.exceptions.values().sum();
     let usage = s.stats.iter().find(|t| t.table == "usage");
     let counts = usage
@@ -322,16 +351,29 @@ fn print_summary(s: &Summary, quiet: bool) {
     println!("reckon closed {} -> {}", s.period, s.out.display());
     println!("{counts}");
     println!();
-    println!("{:<16} {:>4} {:>14} {:>14} {:>14} {:>14} {:>14}", "account", "cur", "usage", "purchases", "subscriptions", "refunds", "total");
+    println!(
+        "{:<16} {:>4} {:>14} {:>14} {:>14} {:>14} {:>14}",
+        "account", "cur", "usage", "purchases", "subscriptions", "refunds", "total"
+    );
     for i in &s.invoices {
         println!(
             "{:<16} {:>4} {:>14} {:>14} {:>14} {:>14} {:>14}",
-            i.account_id, i.currency, m2(i.usage_amount), m2(i.purchase_amount), m2(i.subscription_amount), m2(i.refund_amount), m2(i.total)
+            i.account_id,
+            i.currency,
+            m2(i.usage_amount),
+            m2(i.purchase_amount),
+            m2(i.subscription_amount),
+            m2(i.refund_amount),
+            m2(i.total)
         );
     }
     println!();
     println!("totals: {}", totals.join(", "));
-    let by_reason: Vec<String> = s.exceptions.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    let by_reason: Vec<String> = s
+        .exceptions
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
     println!("exceptions: {exc} ({})", by_reason.join(", "));
     println!(
         "outputs: invoice_lines, invoices, package_ledger, exceptions, rejects, duplicates (.parquet and .csv), manifest.json in {}",
@@ -340,13 +382,25 @@ fn print_summary(s: &Summary, quiet: bool) {
 }
 
 fn print_recon(r: &crate::recon_run::ReconSummary, out: &std::path::Path, quiet: bool) {
-    let outside: Vec<_> = r.discrepancies.iter().filter(|d| !d.within_tolerance).collect();
+    let outside: Vec<_> = r
+        .discrepancies
+        .iter()
+        .filter(|d| !d.within_tolerance)
+        .collect();
     let mut delta: std::collections::BTreeMap<&str, rust_decimal::Decimal> = Default::default();
     for d in &outside {
         *delta.entry(d.currency.as_str()).or_default() += d.delta_amount;
     }
-    let delta: Vec<String> = delta.iter().map(|(c, d)| format!("{} {c}", m2(*d))).collect();
-    let classes: Vec<String> = r.classes.iter().filter(|(_, n)| **n > 0).map(|(c, n)| format!("{c} {n}")).collect();
+    let delta: Vec<String> = delta
+        .iter()
+        .map(|(c, d)| format!("{} {c}", m2(*d)))
+        .collect();
+    let classes: Vec<String> = r
+        .classes
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
     if quiet {
         println!(
             "reconciliation: {} discrepancies ({}), net delta {}, {} within tolerance, {} statement problems; report {}",
@@ -361,13 +415,24 @@ fn print_recon(r: &crate::recon_run::ReconSummary, out: &std::path::Path, quiet:
     }
     println!();
     let totals = |m: &std::collections::BTreeMap<String, rust_decimal::Decimal>| {
-        m.iter().map(|(c, v)| format!("{} {c}", m2(*v))).collect::<Vec<_>>().join(", ")
+        m.iter()
+            .map(|(c, v)| format!("{} {c}", m2(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    println!("statement: reckon {} | vendor {}", totals(&r.ours), totals(&r.theirs));
+    println!(
+        "statement: reckon {} | vendor {}",
+        totals(&r.ours),
+        totals(&r.theirs)
+    );
     println!(
         "discrepancies: {} outside tolerance ({}), {} within tolerance, {} statement problems",
         outside.len(),
-        if classes.is_empty() { "none".to_string() } else { classes.join(", ") },
+        if classes.is_empty() {
+            "none".to_string()
+        } else {
+            classes.join(", ")
+        },
         r.discrepancies.len() - outside.len(),
         r.problems
     );

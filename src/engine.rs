@@ -76,7 +76,10 @@ pub struct AccountResult {
 /// Run every account on rayon; results come back in input order, so the
 /// output does not depend on the thread count.
 pub fn run_accounts(ctx: &Context, inputs: Vec<AccountInput>) -> Vec<AccountResult> {
-    inputs.into_par_iter().map(|a| run_account(ctx, a)).collect()
+    inputs
+        .into_par_iter()
+        .map(|a| run_account(ctx, a))
+        .collect()
 }
 
 struct PkgState {
@@ -134,9 +137,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 .item(&pkg.item)
                 .map(|(_, i)| i.unit_size)
                 .unwrap_or(Decimal::ONE);
-            let opening = pkg
-                .remaining_measure
-                .unwrap_or(pkg.remaining * unit_size);
+            let opening = pkg.remaining_measure.unwrap_or(pkg.remaining * unit_size);
             let used = opening < pkg.size * unit_size;
             PkgState {
                 pkg,
@@ -189,7 +190,12 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
     // refund requests interleaved at their own time.
     let mut buckets = input.buckets;
     buckets.sort_by(|a, b| {
-        (&a.item, a.start, &a.region, &a.resolution).cmp(&(&b.item, b.start, &b.region, &b.resolution))
+        (&a.item, a.start, &a.region, &a.resolution).cmp(&(
+            &b.item,
+            b.start,
+            &b.region,
+            &b.resolution,
+        ))
     });
     let mut lines: BTreeMap<LineKey, LineAcc> = BTreeMap::new();
     let mut excs: BTreeMap<(LineKey, &'static str), ExcAcc> = BTreeMap::new();
@@ -237,7 +243,12 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 continue;
             }
             let b = &buckets[idx];
-            let key: LineKey = (b.item.clone(), b.cycle_start, b.region.clone(), b.resolution.clone());
+            let key: LineKey = (
+                b.item.clone(),
+                b.cycle_start,
+                b.region.clone(),
+                b.resolution.clone(),
+            );
             let acc = lines.entry(key.clone()).or_default();
             acc.events += b.events;
             if b.quantity.is_zero() {
@@ -278,7 +289,11 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 .map(|(i, _)| i)
                 .collect();
             order.sort_by(|&x, &y| {
-                ctx.policy.compare(&pkgs[x].pkg, &pkgs[y].pkg, (&pkgs[x].balance, &pkgs[y].balance))
+                ctx.policy.compare(
+                    &pkgs[x].pkg,
+                    &pkgs[y].pkg,
+                    (&pkgs[x].balance, &pkgs[y].balance),
+                )
             });
             let mut left = b.quantity;
             for i in order {
@@ -298,7 +313,8 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 continue;
             }
             let funded = b.quantity - left;
-            let priced = price_for(product, item, b.region.as_deref(), b.resolution.as_deref()).is_some();
+            let priced =
+                price_for(product, item, b.region.as_deref(), b.resolution.as_deref()).is_some();
             if postpaid_on && priced {
                 acc.postpaid += left;
             } else {
@@ -306,7 +322,10 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 let (reason, why) = if !priced && item.postpaid != catalog::Postpaid::None {
                     (REFUSED_NO_PRICE, "usage with no price in the catalog for its item, region and resolution (unrated, not billed)")
                 } else if item.postpaid == catalog::Postpaid::None {
-                    (REFUSED_POSTPAID, "usage beyond the packages of an item with no postpaid price (not billed)")
+                    (
+                        REFUSED_POSTPAID,
+                        "usage beyond the packages of an item with no postpaid price (not billed)",
+                    )
                 } else {
                     (REFUSED_POSTPAID, "calls after the packages ran out while postpaid is not enabled (the vendor refuses these; not billed)")
                 };
@@ -379,7 +398,16 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
     out
 }
 
-fn line_order(l: &InvoiceLine) -> (String, String, Micros, Option<String>, Option<String>, Option<String>) {
+fn line_order(
+    l: &InvoiceLine,
+) -> (
+    String,
+    String,
+    Micros,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
     (
         l.item.clone(),
         l.charge_type.clone(),
@@ -535,7 +563,10 @@ fn plain_exception(p: &Package, reason: &str, at: Micros, detail: String) -> Exc
 /// package of that kind and size.
 fn package_price(cat: &Catalog, p: &Package) -> Option<(Decimal, String)> {
     let (product, item) = cat.item(&p.item)?;
-    let currency = p.currency.clone().unwrap_or_else(|| product.currency.clone());
+    let currency = p
+        .currency
+        .clone()
+        .unwrap_or_else(|| product.currency.clone());
     if let Some(price) = p.price {
         return Some((price, currency));
     }
@@ -569,7 +600,9 @@ fn one_off_line(
             "{} package of {} x {}",
             p.kind.as_str(),
             p.size.normalize(),
-            cat.item(&p.item).map(|(_, i)| i.unit.as_str()).unwrap_or("unit")
+            cat.item(&p.item)
+                .map(|(_, i)| i.unit.as_str())
+                .unwrap_or("unit")
         )),
         unit_price: Some(price),
         amount: round_money(quantity * price, minor),
@@ -586,8 +619,17 @@ fn one_off_line(
 
 /// The price list for usage in `region` (the product's default region when the
 /// usage names none) and `resolution`.
-fn price_for<'a>(product: &Product, item: &'a Item, region: Option<&str>, resolution: Option<&str>) -> Option<&'a PriceList> {
-    catalog::price_list(item, region.or(product.default_region.as_deref()), resolution)
+fn price_for<'a>(
+    product: &Product,
+    item: &'a Item,
+    region: Option<&str>,
+    resolution: Option<&str>,
+) -> Option<&'a PriceList> {
+    catalog::price_list(
+        item,
+        region.or(product.default_region.as_deref()),
+        resolution,
+    )
 }
 
 /// Round to the currency's minor unit, half away from zero.
@@ -598,7 +640,10 @@ pub fn round_money(x: Decimal, minor: u32) -> Decimal {
 }
 
 fn to_billing(cat: &Catalog, item: &str, measure: Decimal) -> Decimal {
-    let us = cat.item(item).map(|(_, i)| i.unit_size).unwrap_or(Decimal::ONE);
+    let us = cat
+        .item(item)
+        .map(|(_, i)| i.unit_size)
+        .unwrap_or(Decimal::ONE);
     measure / us
 }
 
@@ -673,7 +718,11 @@ fn rate_line(
             let r = rate(pl, acc.postpaid, us, minor);
             (Some(r.tier), Some(r.unit_price), r.amount)
         }
-        _ => (acc.covered_mode.clone().map(|m| format!("{m} mode")), None, Decimal::ZERO),
+        _ => (
+            acc.covered_mode.clone().map(|m| format!("{m} mode")),
+            None,
+            Decimal::ZERO,
+        ),
     };
     let packaged: Decimal = acc.by_kind.iter().copied().sum();
     let packages = acc

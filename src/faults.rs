@@ -32,8 +32,13 @@ pub fn clean_statement(lines: &[InvoiceLine], period: &str) -> Vec<StatementLine
                 billing_period: period.to_string(),
                 cycle_start: Some(l.cycle_start),
                 usage_quantity: Some(l.usage_quantity),
-                deducted_quantity: usage.then(|| l.free_quantity + l.campaign_quantity + l.prepaid_quantity),
-                billed_quantity: Some(if usage { l.postpaid_quantity } else { l.usage_quantity }),
+                deducted_quantity: usage
+                    .then(|| l.free_quantity + l.campaign_quantity + l.prepaid_quantity),
+                billed_quantity: Some(if usage {
+                    l.postpaid_quantity
+                } else {
+                    l.usage_quantity
+                }),
                 unit_price: l.unit_price,
                 amount: l.amount,
                 currency: l.currency.clone(),
@@ -88,15 +93,21 @@ pub fn inject(
                 // Zero-priced lines (public beta) cannot show a price or quantity fault in money.
                 let priced = l.unit_price.is_some_and(|p| p > Decimal::ZERO);
                 match *class {
-                    "missing_from_statement" => l.charge_type == "usage" && l.amount > Decimal::ZERO,
+                    "missing_from_statement" => {
+                        l.charge_type == "usage" && l.amount > Decimal::ZERO
+                    }
                     "quantity_mismatch" | "price_mismatch" | "amount_mismatch" => {
                         l.charge_type == "usage" && billed > Decimal::ZERO && priced
                     }
                     "deduction_mismatch" => {
-                        l.charge_type == "usage" && l.deducted_quantity.unwrap_or_default() >= Decimal::ONE && priced
+                        l.charge_type == "usage"
+                            && l.deducted_quantity.unwrap_or_default() >= Decimal::ONE
+                            && priced
                     }
                     "currency_mismatch" => l.amount > Decimal::ZERO,
-                    "duplicate_charge" => l.charge_type == "purchase" || l.charge_type == "subscription",
+                    "duplicate_charge" => {
+                        l.charge_type == "purchase" || l.charge_type == "subscription"
+                    }
                     _ => false,
                 }
             };
@@ -131,12 +142,15 @@ pub fn inject(
                     };
                     used.insert((e.account_id.clone(), e.item.clone()));
                     let price = Decimal::new(5, 2);
-                    let existing = statement
-                        .iter_mut()
-                        .find(|l| l.account_id == e.account_id && l.item.as_deref() == Some(&e.item) && l.charge_type == "usage");
+                    let existing = statement.iter_mut().find(|l| {
+                        l.account_id == e.account_id
+                            && l.item.as_deref() == Some(&e.item)
+                            && l.charge_type == "usage"
+                    });
                     let l = match existing {
                         Some(l) => {
-                            l.billed_quantity = Some(l.billed_quantity.unwrap_or_default() + e.quantity);
+                            l.billed_quantity =
+                                Some(l.billed_quantity.unwrap_or_default() + e.quantity);
                             l.usage_quantity = l.usage_quantity.map(|u| u + e.quantity);
                             l.amount += round_money(e.quantity * l.unit_price.unwrap_or(price), 2);
                             l.clone()
@@ -151,7 +165,10 @@ pub fn inject(
                                 item: Some(e.item.clone()),
                                 vendor_sku: e.item.clone(),
                                 charge_type: "usage".into(),
-                                billing_period: statement.first().map(|l| l.billing_period.clone()).unwrap_or_default(),
+                                billing_period: statement
+                                    .first()
+                                    .map(|l| l.billing_period.clone())
+                                    .unwrap_or_default(),
                                 cycle_start: None,
                                 usage_quantity: Some(e.quantity),
                                 deducted_quantity: Some(Decimal::ZERO),
@@ -168,33 +185,50 @@ pub fn inject(
                     labels.push(label(&l));
                 }
                 _ => {
-                    let Some(&i) = cands.iter().find(|&&i| ok(&statement[i])) else { continue };
-                    let key = (statement[i].account_id.clone(), statement[i].item.clone().unwrap_or_default());
+                    let Some(&i) = cands.iter().find(|&&i| ok(&statement[i])) else {
+                        continue;
+                    };
+                    let key = (
+                        statement[i].account_id.clone(),
+                        statement[i].item.clone().unwrap_or_default(),
+                    );
                     used.insert(key.clone());
                     let l = &mut statement[i];
                     labels.push(label(l));
                     let price = l.unit_price.unwrap_or_default();
                     match *class {
                         "missing_from_statement" => {
-                            statement.retain(|l| !(l.account_id == key.0 && l.item.as_deref() == Some(&key.1) && l.charge_type == "usage"));
+                            statement.retain(|l| {
+                                !(l.account_id == key.0
+                                    && l.item.as_deref() == Some(&key.1)
+                                    && l.charge_type == "usage")
+                            });
                         }
                         "quantity_mismatch" => {
                             let k = Decimal::from(rng.random_range(1..50));
                             l.usage_quantity = l.usage_quantity.map(|u| u + k);
                             l.billed_quantity = l.billed_quantity.map(|b| b + k);
-                            l.amount = round_money(l.billed_quantity.unwrap_or_default() * price, 2);
+                            l.amount =
+                                round_money(l.billed_quantity.unwrap_or_default() * price, 2);
                         }
                         "deduction_mismatch" => {
-                            let k = l.deducted_quantity.unwrap_or_default().min(Decimal::from(rng.random_range(1..20))).max(Decimal::ONE);
+                            let k = l
+                                .deducted_quantity
+                                .unwrap_or_default()
+                                .min(Decimal::from(rng.random_range(1..20)))
+                                .max(Decimal::ONE);
                             l.deducted_quantity = l.deducted_quantity.map(|d| d - k);
                             l.billed_quantity = l.billed_quantity.map(|b| b + k);
-                            l.amount = round_money(l.billed_quantity.unwrap_or_default() * price, 2);
+                            l.amount =
+                                round_money(l.billed_quantity.unwrap_or_default() * price, 2);
                         }
                         "price_mismatch" => {
                             let p = (price * Decimal::new(75, 2)).round_dp(4);
                             l.unit_price = Some(p);
                             l.amount = round_money(l.billed_quantity.unwrap_or_default() * p, 2);
-                            if l.amount == round_money(l.billed_quantity.unwrap_or_default() * price, 2) {
+                            if l.amount
+                                == round_money(l.billed_quantity.unwrap_or_default() * price, 2)
+                            {
                                 l.amount += Decimal::new(1, 2); // keep it visible on tiny lines
                             }
                         }
@@ -202,7 +236,11 @@ pub fn inject(
                             l.amount += Decimal::new(rng.random_range(1..100), 2);
                         }
                         "currency_mismatch" => {
-                            l.currency = if l.currency == "USD" { "CNY".into() } else { "USD".into() };
+                            l.currency = if l.currency == "USD" {
+                                "CNY".into()
+                            } else {
+                                "USD".into()
+                            };
                         }
                         "duplicate_charge" => {
                             let copy = l.clone();
@@ -220,12 +258,27 @@ pub fn inject(
 
 /// Write statement lines as a canonical statement CSV (the data contract's
 /// columns, then `line_id` and `cycle_start`).
-pub fn write_canonical(path: &std::path::Path, lines: &[StatementLine]) -> crate::error::Result<()> {
-    let err = |e: csv::Error| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() };
+pub fn write_canonical(
+    path: &std::path::Path,
+    lines: &[StatementLine],
+) -> crate::error::Result<()> {
+    let err = |e: csv::Error| crate::error::Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
     w.write_record([
-        "account_id", "item", "charge_type", "billing_period", "usage_quantity", "deducted_quantity",
-        "billed_quantity", "unit_price", "amount", "currency", "line_id",
+        "account_id",
+        "item",
+        "charge_type",
+        "billing_period",
+        "usage_quantity",
+        "deducted_quantity",
+        "billed_quantity",
+        "unit_price",
+        "amount",
+        "currency",
+        "line_id",
     ])
     .map_err(err)?;
     let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
@@ -245,17 +298,26 @@ pub fn write_canonical(path: &std::path::Path, lines: &[StatementLine]) -> crate
         ])
         .map_err(err)?;
     }
-    w.flush().map_err(|e| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() })?;
+    w.flush().map_err(|e| crate::error::Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     Ok(())
 }
 
 /// Write the labels of injected discrepancies.
 pub fn write_labels(path: &std::path::Path, labels: &[Label]) -> crate::error::Result<()> {
-    let err = |e: csv::Error| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() };
+    let err = |e: csv::Error| crate::error::Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
     for l in labels {
         w.serialize(l).map_err(err)?;
     }
-    w.flush().map_err(|e| crate::error::Error::Output { path: path.to_path_buf(), message: e.to_string() })?;
+    w.flush().map_err(|e| crate::error::Error::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     Ok(())
 }

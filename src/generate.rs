@@ -88,7 +88,10 @@ fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
 }
 
 fn utc_time(v: Vec<Option<Micros>>, name: &str) -> Result<Column> {
-    Ok(Column::new(name.into(), v).cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?)
+    Ok(Column::new(name.into(), v).cast(&DataType::Datetime(
+        TimeUnit::Microseconds,
+        Some(TimeZone::UTC),
+    ))?)
 }
 
 /// Write a synthetic month into `opts.out` (`usage/part-*.parquet`,
@@ -151,7 +154,10 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
         let mut seen_products: Vec<&str> = Vec::new();
         for &k in &a.items {
             let it = &items[k];
-            let spec = cat.item(&it.id).map(|(_, i)| i.packages.clone()).unwrap_or_default();
+            let spec = cat
+                .item(&it.id)
+                .map(|(_, i)| i.packages.clone())
+                .unwrap_or_default();
             for s in &spec {
                 let roll: f64 = rng.random();
                 let (p_take, pid_kind) = match s.kind.as_str() {
@@ -162,13 +168,19 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
                 if roll >= p_take {
                     continue;
                 }
-                let size = s.size.and_then(|d| i64::try_from(d.mantissa() / 10i128.pow(d.scale())).ok()).unwrap_or(600);
+                let size = s
+                    .size
+                    .and_then(|d| i64::try_from(d.mantissa() / 10i128.pow(d.scale())).ok())
+                    .unwrap_or(600);
                 let size = size.min(100_000);
                 // Bought before the month (partly used), or during it.
                 let (eff, remaining) = if rng.random_bool(0.3) {
                     (start + rng.random_range(0..(end - start)), size)
                 } else {
-                    (start - rng.random_range(DAY..year - DAY), rng.random_range(0..=size))
+                    (
+                        start - rng.random_range(DAY..year - DAY),
+                        rng.random_range(0..=size),
+                    )
                 };
                 let exp = if rng.random_bool(0.1) {
                     start + rng.random_range(HOUR..(end - start)) // expires mid-month
@@ -208,8 +220,16 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
                 ac_t[0].push(suspended.map(|s| s.0));
                 ac_t[1].push(suspended.map(|s| s.1));
                 let sub = match mode {
-                    "concurrent" => Some(("tencent.image_animate.concurrency", "month", rng.random_range(1..5))),
-                    "qps" => Some(("tencent.face_fusion.image_basic.qps", if rng.random_bool(0.5) { "day" } else { "month" }, rng.random_range(5..120))),
+                    "concurrent" => Some((
+                        "tencent.image_animate.concurrency",
+                        "month",
+                        rng.random_range(1..5),
+                    )),
+                    "qps" => Some((
+                        "tencent.face_fusion.image_basic.qps",
+                        if rng.random_bool(0.5) { "day" } else { "month" },
+                        rng.random_range(5..120),
+                    )),
                     _ => None,
                 };
                 if let Some((item, term, q)) = sub {
@@ -300,18 +320,32 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
             acc.push(a.id.clone());
             item.push(it.id.clone());
             t.push(start + rng.random_range(0..(end - start)));
-            status.push(if rng.random_bool(0.02) { "failed" } else { "success" });
+            status.push(if rng.random_bool(0.02) {
+                "failed"
+            } else {
+                "success"
+            });
             let (q, i, o, pv, rs) = match it.measure {
                 Measure::Count => (Some(1), None, None, None, None),
                 Measure::Tokens => (Some(rng.random_range(50..6000)), None, None, None, None),
                 Measure::Quantity => (Some(rng.random_range(1..1800)), None, None, None, None),
-                Measure::InputPlusOutputSeconds => {
-                    (None, Some(rng.random_range(5..900)), Some(rng.random_range(5..180)), None, None)
-                }
+                Measure::InputPlusOutputSeconds => (
+                    None,
+                    Some(rng.random_range(5..900)),
+                    Some(rng.random_range(5..180)),
+                    None,
+                    None,
+                ),
                 Measure::InputSeconds => (None, Some(rng.random_range(5..1800)), None, None, None),
                 Measure::OutputSeconds => {
                     let pv = it.preview && rng.random_bool(0.3);
-                    (None, None, Some(rng.random_range(5..300)), Some(pv), Some("1080p"))
+                    (
+                        None,
+                        None,
+                        Some(rng.random_range(5..300)),
+                        Some(pv),
+                        Some("1080p"),
+                    )
                 }
             };
             qty.push(q);

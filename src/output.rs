@@ -115,7 +115,9 @@ impl Staging {
         fs::create_dir_all(parent).map_err(|e| out_err(parent, e))?;
         let name = target
             .file_name()
-            .ok_or_else(|| Error::Config(format!("--out {} has no directory name", target.display())))?
+            .ok_or_else(|| {
+                Error::Config(format!("--out {} has no directory name", target.display()))
+            })?
             .to_string_lossy()
             .to_string();
         let lock_path = parent.join(format!(".{name}.lock"));
@@ -171,7 +173,8 @@ impl Staging {
     pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
         let path = self.dir.join(name);
         let mut f = File::create(&path).map_err(|e| out_err(&path, e))?;
-        f.write_all(text.as_bytes()).map_err(|e| out_err(&path, e))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| out_err(&path, e))?;
         f.sync_all().map_err(|e| out_err(&path, e))?;
         Ok(())
     }

@@ -49,7 +49,11 @@ impl Period {
         } else {
             (self.year, self.month + 1)
         };
-        Period { year, month, ..*self }
+        Period {
+            year,
+            month,
+            ..*self
+        }
     }
 
     fn tz(&self) -> FixedOffset {
@@ -170,10 +174,22 @@ mod tests {
     #[test]
     fn refund_window_is_seven_days_inclusive_in_billing_time() {
         let bought = utc("2023-05-01T10:00:00+08:00");
-        assert!(within_refund_window(bought, utc("2023-05-08T23:59:59+08:00"), CST));
-        assert!(!within_refund_window(bought, utc("2023-05-09T00:00:00+08:00"), CST));
+        assert!(within_refund_window(
+            bought,
+            utc("2023-05-08T23:59:59+08:00"),
+            CST
+        ));
+        assert!(!within_refund_window(
+            bought,
+            utc("2023-05-09T00:00:00+08:00"),
+            CST
+        ));
         // 2023-05-08T16:30Z is already May 9 in UTC+08:00.
-        assert!(!within_refund_window(bought, utc("2023-05-08T16:30:00Z"), CST));
+        assert!(!within_refund_window(
+            bought,
+            utc("2023-05-08T16:30:00Z"),
+            CST
+        ));
         assert!(!within_refund_window(bought, bought - 1, CST));
     }
 

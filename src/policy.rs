@@ -37,7 +37,11 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             kind_order: vec!["free".into(), "campaign".into(), "prepaid".into()],
-            tie_break: vec![TieBreak::ExpiresAt, TieBreak::EffectiveAt, TieBreak::PackageId],
+            tie_break: vec![
+                TieBreak::ExpiresAt,
+                TieBreak::EffectiveAt,
+                TieBreak::PackageId,
+            ],
         }
     }
 }
@@ -57,8 +61,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        let cfg: Config = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let cfg: Config =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         if let Some(p) = &cfg.deduction {
             p.validate()?;
         }
@@ -79,7 +83,9 @@ impl Policy {
         seen.sort();
         seen.dedup();
         if seen.len() != self.kind_order.len() {
-            return Err(Error::Config("deduction.kind_order names a kind twice".into()));
+            return Err(Error::Config(
+                "deduction.kind_order names a kind twice".into(),
+            ));
         }
         Ok(())
     }
@@ -90,7 +96,12 @@ impl Policy {
     }
 
     /// Total order in which packages are drawn (both must be drawable).
-    pub fn compare(&self, a: &Package, b: &Package, remaining: (&rust_decimal::Decimal, &rust_decimal::Decimal)) -> Ordering {
+    pub fn compare(
+        &self,
+        a: &Package,
+        b: &Package,
+        remaining: (&rust_decimal::Decimal, &rust_decimal::Decimal),
+    ) -> Ordering {
         let rank = |p: &Package| self.kind_rank(p.kind).unwrap_or(usize::MAX);
         rank(a).cmp(&rank(b)).then_with(|| {
             for t in &self.tie_break {

@@ -67,13 +67,23 @@ pub fn reconcile_statement(
     let mut by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
     for l in ours {
         *our_tot.entry(l.currency.clone()).or_default() += l.amount;
-        by_vendor.entry((vendor_of(&l.item), l.currency.clone())).or_default().0 += l.amount;
+        by_vendor
+            .entry((vendor_of(&l.item), l.currency.clone()))
+            .or_default()
+            .0 += l.amount;
     }
     let mut their_tot: BTreeMap<String, Decimal> = BTreeMap::new();
-    for l in statement.lines.iter().filter(|l| l.billing_period == period) {
+    for l in statement
+        .lines
+        .iter()
+        .filter(|l| l.billing_period == period)
+    {
         *their_tot.entry(l.currency.clone()).or_default() += l.amount;
         let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-        by_vendor.entry((vendor_of(item), l.currency.clone())).or_default().1 += l.amount;
+        by_vendor
+            .entry((vendor_of(item), l.currency.clone()))
+            .or_default()
+            .1 += l.amount;
     }
     let mut matched: BTreeMap<String, Decimal> = BTreeMap::new();
     for d in ds.iter().filter(|d| d.within_tolerance) {
@@ -91,7 +101,13 @@ pub fn reconcile_statement(
     }
 }
 
-fn write(staging: &Staging, period: &str, offset: i32, statement: &Statement, s: &ReconSummary) -> Result<()> {
+fn write(
+    staging: &Staging,
+    period: &str,
+    offset: i32,
+    statement: &Statement,
+    s: &ReconSummary,
+) -> Result<()> {
     let ds = &s.discrepancies;
     let st = |f: &dyn Fn(&Discrepancy) -> String| ds.iter().map(|d| Some(f(d))).collect::<Vec<_>>();
     let od = |f: &dyn Fn(&Discrepancy) -> Option<Decimal>| ds.iter().map(f).collect::<Vec<_>>();
@@ -105,19 +121,46 @@ fn write(staging: &Staging, period: &str, offset: i32, statement: &Statement, s:
             Col::Str("billing_period", st(&|d| d.billing_period.clone())),
             Col::Time("cycle_start", ds.iter().map(|d| d.cycle_start).collect()),
             Col::Str("class", st(&|d| d.class.clone())),
-            Col::Dec("our_usage_quantity", QTY_SCALE, od(&|d| d.our_usage_quantity)),
-            Col::Dec("their_usage_quantity", QTY_SCALE, od(&|d| d.their_usage_quantity)),
-            Col::Dec("our_deducted_quantity", QTY_SCALE, od(&|d| d.our_deducted_quantity)),
-            Col::Dec("their_deducted_quantity", QTY_SCALE, od(&|d| d.their_deducted_quantity)),
-            Col::Dec("our_billed_quantity", QTY_SCALE, od(&|d| d.our_billed_quantity)),
-            Col::Dec("their_billed_quantity", QTY_SCALE, od(&|d| d.their_billed_quantity)),
+            Col::Dec(
+                "our_usage_quantity",
+                QTY_SCALE,
+                od(&|d| d.our_usage_quantity),
+            ),
+            Col::Dec(
+                "their_usage_quantity",
+                QTY_SCALE,
+                od(&|d| d.their_usage_quantity),
+            ),
+            Col::Dec(
+                "our_deducted_quantity",
+                QTY_SCALE,
+                od(&|d| d.our_deducted_quantity),
+            ),
+            Col::Dec(
+                "their_deducted_quantity",
+                QTY_SCALE,
+                od(&|d| d.their_deducted_quantity),
+            ),
+            Col::Dec(
+                "our_billed_quantity",
+                QTY_SCALE,
+                od(&|d| d.our_billed_quantity),
+            ),
+            Col::Dec(
+                "their_billed_quantity",
+                QTY_SCALE,
+                od(&|d| d.their_billed_quantity),
+            ),
             Col::Dec("our_unit_price", PRICE_SCALE, od(&|d| d.our_unit_price)),
             Col::Dec("their_unit_price", PRICE_SCALE, od(&|d| d.their_unit_price)),
             Col::Dec("our_amount", MONEY_SCALE, od(&|d| Some(d.our_amount))),
             Col::Dec("their_amount", MONEY_SCALE, od(&|d| Some(d.their_amount))),
             Col::Dec("delta_amount", MONEY_SCALE, od(&|d| Some(d.delta_amount))),
             Col::Str("currency", st(&|d| d.currency.clone())),
-            Col::Bool("within_tolerance", ds.iter().map(|d| Some(d.within_tolerance)).collect()),
+            Col::Bool(
+                "within_tolerance",
+                ds.iter().map(|d| Some(d.within_tolerance)).collect(),
+            ),
             Col::Str("explanation", st(&|d| d.explanation.clone())),
             Col::Str("vendor_lines", st(&|d| d.vendor_lines.clone())),
         ],
@@ -127,14 +170,40 @@ fn write(staging: &Staging, period: &str, offset: i32, statement: &Statement, s:
         name: "discrepancy_summary",
         offset,
         columns: vec![
-            Col::Str("account_id", rows.iter().map(|r| Some(r.account_id.clone())).collect()),
-            Col::Str("class", rows.iter().map(|r| Some(r.class.clone())).collect()),
-            Col::Str("currency", rows.iter().map(|r| Some(r.currency.clone())).collect()),
+            Col::Str(
+                "account_id",
+                rows.iter().map(|r| Some(r.account_id.clone())).collect(),
+            ),
+            Col::Str(
+                "class",
+                rows.iter().map(|r| Some(r.class.clone())).collect(),
+            ),
+            Col::Str(
+                "currency",
+                rows.iter().map(|r| Some(r.currency.clone())).collect(),
+            ),
             Col::Int("count", rows.iter().map(|r| Some(r.count as i64)).collect()),
-            Col::Dec("ours", MONEY_SCALE, rows.iter().map(|r| Some(r.ours)).collect()),
-            Col::Dec("theirs", MONEY_SCALE, rows.iter().map(|r| Some(r.theirs)).collect()),
-            Col::Dec("delta", MONEY_SCALE, rows.iter().map(|r| Some(r.delta)).collect()),
-            Col::Int("within_tolerance", rows.iter().map(|r| Some(r.within_tolerance as i64)).collect()),
+            Col::Dec(
+                "ours",
+                MONEY_SCALE,
+                rows.iter().map(|r| Some(r.ours)).collect(),
+            ),
+            Col::Dec(
+                "theirs",
+                MONEY_SCALE,
+                rows.iter().map(|r| Some(r.theirs)).collect(),
+            ),
+            Col::Dec(
+                "delta",
+                MONEY_SCALE,
+                rows.iter().map(|r| Some(r.delta)).collect(),
+            ),
+            Col::Int(
+                "within_tolerance",
+                rows.iter()
+                    .map(|r| Some(r.within_tolerance as i64))
+                    .collect(),
+            ),
         ],
     })?;
     let p = &statement.problems;
@@ -156,7 +225,11 @@ fn write(staging: &Staging, period: &str, offset: i32, statement: &Statement, s:
         problems: s.problems,
         ours_by_currency: s.ours.clone(),
         theirs_by_currency: s.theirs.clone(),
-        vendors: s.by_vendor.iter().map(|((v, c), (o, t))| (v.clone(), c.clone(), *o, *t)).collect(),
+        vendors: s
+            .by_vendor
+            .iter()
+            .map(|((v, c), (o, t))| (v.clone(), c.clone(), *o, *t))
+            .collect(),
     });
     staging.write_text("report.html", &html)
 }
@@ -174,7 +247,10 @@ pub fn diff(
     let manifest_path = invoice_dir.join("manifest.json");
     let manifest: serde_json::Value = std::fs::read_to_string(&manifest_path)
         .map_err(|e| crate::error::Error::input(&manifest_path, e.to_string()))
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| crate::error::Error::input(&manifest_path, e.to_string())))?;
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| crate::error::Error::input(&manifest_path, e.to_string()))
+        })?;
     let period = manifest["period"]
         .as_str()
         .ok_or_else(|| crate::error::Error::input(&manifest_path, "no period"))?
@@ -183,7 +259,17 @@ pub fn diff(
     let ours = reconcile::read_our_lines(invoice_dir)?;
     let exceptions = reconcile::read_exceptions(invoice_dir)?;
     let staging = Staging::begin(out)?;
-    let s = reconcile_into(&staging, catalog, &period, offset, &ours, &exceptions, statement_path, map_dir, tolerance)?;
+    let s = reconcile_into(
+        &staging,
+        catalog,
+        &period,
+        offset,
+        &ours,
+        &exceptions,
+        statement_path,
+        map_dir,
+        tolerance,
+    )?;
     staging.commit()?;
     Ok(s)
 }

@@ -44,7 +44,11 @@ impl OurLine {
             } else {
                 Decimal::ZERO
             },
-            billed: if usage { l.postpaid_quantity } else { l.usage_quantity },
+            billed: if usage {
+                l.postpaid_quantity
+            } else {
+                l.usage_quantity
+            },
             refused: l.refused_quantity,
             unit_price: l.unit_price,
             amount: l.amount,
@@ -57,7 +61,10 @@ impl OurLine {
 pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
     let path = dir.join("invoice_lines.csv");
     let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
-    let headers = r.headers().map_err(|e| Error::input(&path, e.to_string()))?.clone();
+    let headers = r
+        .headers()
+        .map_err(|e| Error::input(&path, e.to_string()))?
+        .clone();
     let idx = |name: &str| {
         headers
             .iter()
@@ -65,8 +72,18 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
             .ok_or_else(|| Error::input(&path, format!("missing column {name}")))
     };
     let cols = [
-        "account_id", "item", "charge_type", "usage_quantity", "free_quantity", "campaign_quantity",
-        "prepaid_quantity", "postpaid_quantity", "refused_quantity", "unit_price", "amount", "currency",
+        "account_id",
+        "item",
+        "charge_type",
+        "usage_quantity",
+        "free_quantity",
+        "campaign_quantity",
+        "prepaid_quantity",
+        "postpaid_quantity",
+        "refused_quantity",
+        "unit_price",
+        "amount",
+        "currency",
     ];
     let ix: Vec<usize> = cols.iter().map(|c| idx(c)).collect::<Result<_>>()?;
     let mut out = Vec::new();
@@ -78,8 +95,12 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
             if v.is_empty() {
                 return Ok(Decimal::ZERO);
             }
-            Decimal::from_str(v)
-                .map_err(|_| Error::input(&path, format!("row {row}, column {}: not a decimal: {v:?}", cols[k])))
+            Decimal::from_str(v).map_err(|_| {
+                Error::input(
+                    &path,
+                    format!("row {row}, column {}: not a decimal: {v:?}", cols[k]),
+                )
+            })
         };
         let charge_type = rec.get(ix[2]).unwrap_or("").to_string();
         let usage = charge_type == "usage";
@@ -88,10 +109,18 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
             account_id: rec.get(ix[0]).unwrap_or("").to_string(),
             item: rec.get(ix[1]).unwrap_or("").to_string(),
             usage: dec(3)?,
-            deducted: if usage { dec(4)? + dec(5)? + dec(6)? } else { Decimal::ZERO },
+            deducted: if usage {
+                dec(4)? + dec(5)? + dec(6)?
+            } else {
+                Decimal::ZERO
+            },
             billed: if usage { dec(7)? } else { dec(3)? },
             refused: dec(8)?,
-            unit_price: if price.is_empty() { None } else { Some(dec(9)?) },
+            unit_price: if price.is_empty() {
+                None
+            } else {
+                Some(dec(9)?)
+            },
             amount: dec(10)?,
             currency: rec.get(ix[11]).unwrap_or("").to_string(),
             charge_type,
@@ -104,10 +133,18 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
 pub fn read_exceptions(dir: &Path) -> Result<Vec<ExceptionRow>> {
     let path = dir.join("exceptions.csv");
     let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
-    let headers = r.headers().map_err(|e| Error::input(&path, e.to_string()))?.clone();
+    let headers = r
+        .headers()
+        .map_err(|e| Error::input(&path, e.to_string()))?
+        .clone();
     let at = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(a), Some(i), Some(reason), Some(q)) = (at("account_id"), at("item"), at("reason"), at("quantity")) else {
-        return Err(Error::input(&path, "missing account_id, item, reason or quantity column"));
+    let (Some(a), Some(i), Some(reason), Some(q)) =
+        (at("account_id"), at("item"), at("reason"), at("quantity"))
+    else {
+        return Err(Error::input(
+            &path,
+            "missing account_id, item, reason or quantity column",
+        ));
     };
     let mut out = Vec::new();
     for rec in r.records() {
@@ -143,7 +180,8 @@ impl Tolerance {
     pub fn allows(&self, currency: &str, ours: Decimal, theirs: Decimal) -> bool {
         let delta = (theirs - ours).abs();
         let abs = self.absolute.get(currency).copied().unwrap_or_default();
-        let rel = self.relative.get(currency).copied().unwrap_or_default() * ours.abs().max(theirs.abs());
+        let rel =
+            self.relative.get(currency).copied().unwrap_or_default() * ours.abs().max(theirs.abs());
         delta <= abs.max(rel)
     }
 }
@@ -228,7 +266,11 @@ pub fn reconcile(
     // Vendor side: duplicates by line id first.
     let mut seen_ids: BTreeSet<&str> = BTreeSet::new();
     let mut theirs: BTreeMap<Key, Side> = BTreeMap::new();
-    for l in statement.lines.iter().filter(|l| l.billing_period == period) {
+    for l in statement
+        .lines
+        .iter()
+        .filter(|l| l.billing_period == period)
+    {
         let item = l.item.clone().unwrap_or_else(|| l.vendor_sku.clone());
         if let Some(id) = l.line_id.as_deref() {
             if !seen_ids.insert(id) {
@@ -260,14 +302,28 @@ pub fn reconcile(
     for key in keys {
         let o = our.get(key);
         let t = theirs.get(key);
-        let refused_here = refused.get(&(key.account_id.clone(), key.item.clone())).copied();
+        let refused_here = refused
+            .get(&(key.account_id.clone(), key.item.clone()))
+            .copied();
         if let Some(d) = classify(period, key, o, t, refused_here, tolerance) {
             out.push(d);
         }
     }
     out.sort_by(|a, b| {
-        (&a.account_id, &a.item, &a.charge_type, &a.class, &a.vendor_lines)
-            .cmp(&(&b.account_id, &b.item, &b.charge_type, &b.class, &b.vendor_lines))
+        (
+            &a.account_id,
+            &a.item,
+            &a.charge_type,
+            &a.class,
+            &a.vendor_lines,
+        )
+            .cmp(&(
+                &b.account_id,
+                &b.item,
+                &b.charge_type,
+                &b.class,
+                &b.vendor_lines,
+            ))
     });
     out
 }
@@ -410,7 +466,9 @@ fn classify(
                         extra.remove(i);
                     }
                 }
-                if extra.len() == t.lines - o.lines && o.amounts.iter().all(|a| t.amounts.contains(a)) {
+                if extra.len() == t.lines - o.lines
+                    && o.amounts.iter().all(|a| t.amounts.contains(a))
+                {
                     let dup: Decimal = extra.iter().copied().sum();
                     let mut d = base(
                         "duplicate_charge",
@@ -454,7 +512,11 @@ fn classify(
                 "refused_usage_billed"
             } else if !usage_eq {
                 "quantity_mismatch"
-            } else if !ded_eq || (t.deducted.is_none() && !billed_eq && o.deducted.unwrap_or_default() > Decimal::ZERO) {
+            } else if !ded_eq
+                || (t.deducted.is_none()
+                    && !billed_eq
+                    && o.deducted.unwrap_or_default() > Decimal::ZERO)
+            {
                 "deduction_mismatch"
             } else if !billed_eq {
                 "quantity_mismatch"
@@ -487,7 +549,8 @@ fn classify(
                 ),
             };
             let mut d = base(class, Some(o), Some(t), expl);
-            d.within_tolerance = tol.allows(&tc, o.amount, t.amount) && usage_eq && ded_eq && billed_eq;
+            d.within_tolerance =
+                tol.allows(&tc, o.amount, t.amount) && usage_eq && ded_eq && billed_eq;
             if d.within_tolerance && amounts_eq {
                 return None;
             }

@@ -28,7 +28,12 @@ use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
 
 const MICRO: i64 = 1_000_000;
 /// The bucket levels finer than a day, coarse to fine.
-const LEVELS: [(&str, i64); 4] = [("day", DAY), ("hour", HOUR), ("minute", MINUTE), ("second", SECOND)];
+const LEVELS: [(&str, i64); 4] = [
+    ("day", DAY),
+    ("hour", HOUR),
+    ("minute", MINUTE),
+    ("second", SECOND),
+];
 /// Stand-in width for the month cycle (wider than any fixed level).
 const MONTH_W: i64 = i64::MAX;
 
@@ -125,7 +130,9 @@ fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<Lazy
             billable_micro().alias("_m"),
             (col("t") + lit(offset)).alias("_local"),
             // Rows with no region are priced in the product's default region.
-            col("region").fill_null(col("_default_region")).alias("region"),
+            col("region")
+                .fill_null(col("_default_region"))
+                .alias("region"),
         ]))
 }
 
@@ -165,7 +172,12 @@ fn marks(cuts: &[Cut], period: &Period) -> Result<Vec<(i64, DataFrame)>> {
 }
 
 /// Reduce a period's usage to buckets (sorted by account, item, price key, start).
-pub fn reduce(usage: LazyFrame, catalog: &Catalog, period: &Period, cuts: &[Cut]) -> Result<Vec<Bucket>> {
+pub fn reduce(
+    usage: LazyFrame,
+    catalog: &Catalog,
+    period: &Period,
+    cuts: &[Cut],
+) -> Result<Vec<Bucket>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
     let mut lf = prepared(usage, catalog, period)?;
@@ -205,7 +217,9 @@ pub fn reduce(usage: LazyFrame, catalog: &Catalog, period: &Period, cuts: &[Cut]
         bucket_width = when(cond).then(lit(*w)).otherwise(bucket_width);
     }
     let whole_period = cw.clone().eq(lit(MONTH_W)).and(cut(MONTH_W).not());
-    let bucket_start = when(whole_period.clone()).then(lit(pstart_local)).otherwise(bucket_start);
+    let bucket_start = when(whole_period.clone())
+        .then(lit(pstart_local))
+        .otherwise(bucket_start);
     let bucket_width = when(whole_period)
         .then(lit(period.end() - period.start()))
         .otherwise(bucket_width);
@@ -249,10 +263,20 @@ pub fn reduce(usage: LazyFrame, catalog: &Catalog, period: &Period, cuts: &[Cut]
 
     let n = df.height();
     let s = |name: &str| df.column(name).and_then(|c| c.str().cloned());
-    let i = |name: &str| df.column(name).and_then(|c| c.cast(&DataType::Int64)?.i64().cloned());
-    let (acc, item, region, resolution) = (s("account_id")?, s("item")?, s("region")?, s("resolution")?);
-    let (cstart, bstart, bw, frac, events, first_t) =
-        (i("_cstart")?, i("_bstart")?, i("_bw")?, i("_frac")?, i("_events")?, i("_first_t")?);
+    let i = |name: &str| {
+        df.column(name)
+            .and_then(|c| c.cast(&DataType::Int64)?.i64().cloned())
+    };
+    let (acc, item, region, resolution) =
+        (s("account_id")?, s("item")?, s("region")?, s("resolution")?);
+    let (cstart, bstart, bw, frac, events, first_t) = (
+        i("_cstart")?,
+        i("_bstart")?,
+        i("_bw")?,
+        i("_frac")?,
+        i("_events")?,
+        i("_first_t")?,
+    );
     let first_id = s("_first_id")?;
     let whole = df.column("_whole")?.cast(&DataType::String)?;
     let whole = whole.str()?;
@@ -291,7 +315,11 @@ pub fn resolve_partials(
     }
     let funded: Vec<i64> = partials
         .iter()
-        .map(|p| (p.funded * Decimal::from(MICRO)).to_i64().unwrap_or(i64::MAX))
+        .map(|p| {
+            (p.funded * Decimal::from(MICRO))
+                .to_i64()
+                .unwrap_or(i64::MAX)
+        })
         .collect();
     let table = df!(
         "_pid" => (0..partials.len() as i64).collect::<Vec<_>>(),
@@ -388,7 +416,12 @@ mod tests {
                 default_region: None,
                 items: vec![
                     item("calls", Measure::Count, None, Cycle::Month),
-                    item("mins", Measure::InputPlusOutputSeconds, Some("60"), Cycle::Hour),
+                    item(
+                        "mins",
+                        Measure::InputPlusOutputSeconds,
+                        Some("60"),
+                        Cycle::Hour,
+                    ),
                 ],
                 subscriptions: vec![],
             }],
@@ -398,7 +431,9 @@ mod tests {
     }
 
     fn at(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
     }
 
     fn usage() -> LazyFrame {
@@ -457,7 +492,10 @@ mod tests {
         assert_eq!(calls.len(), 3, "{calls:#?}");
         assert_eq!(calls[0].start, at("2026-10-05T00:00:00+08:00"));
         assert_eq!(calls[0].quantity, Decimal::from(2));
-        assert!(calls.iter().all(|b| !(b.start < cut.at && cut.at < b.end)), "no bucket straddles the cut");
+        assert!(
+            calls.iter().all(|b| !(b.start < cut.at && cut.at < b.end)),
+            "no bucket straddles the cut"
+        );
         assert_eq!(calls[2].start, at("2026-10-20T10:00:00.700+08:00"));
     }
 

@@ -104,7 +104,10 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog> {
 pub fn cuts(cat: &Catalog, packages: &[Package], accounts: &[AccountSetting]) -> Vec<Cut> {
     let mut out = Vec::new();
     for p in packages {
-        for at in [Some(p.effective_at), Some(p.expires_at), p.refunded_at].into_iter().flatten() {
+        for at in [Some(p.effective_at), Some(p.expires_at), p.refunded_at]
+            .into_iter()
+            .flatten()
+        {
             out.push(Cut {
                 account_id: p.account_id.clone(),
                 item: p.item.clone(),
@@ -113,7 +116,9 @@ pub fn cuts(cat: &Catalog, packages: &[Package], accounts: &[AccountSetting]) ->
         }
     }
     for a in accounts {
-        let Some(product) = cat.product(&a.product) else { continue };
+        let Some(product) = cat.product(&a.product) else {
+            continue;
+        };
         for item in &product.items {
             for at in [a.suspended_from, a.suspended_until].into_iter().flatten() {
                 out.push(Cut {
@@ -139,7 +144,8 @@ impl Timings {
         let r = f();
         let secs = t.elapsed().as_secs_f64();
         tracing::info!(stage, seconds = secs, "stage done");
-        self.0.insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
+        self.0
+            .insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
         r
     }
 }
@@ -155,7 +161,9 @@ pub fn compute(
     timings: &mut Timings,
 ) -> Result<Month> {
     let cut_points = cuts(cat, &packages, &ing.accounts);
-    let buckets = timings.time("reduce", || reduce::reduce(ing.usage.clone(), cat, period, &cut_points))?;
+    let buckets = timings.time("reduce", || {
+        reduce::reduce(ing.usage.clone(), cat, period, &cut_points)
+    })?;
 
     let mut inputs: BTreeMap<String, AccountInput> = BTreeMap::new();
     for b in buckets {
@@ -168,7 +176,9 @@ pub fn compute(
         account(&mut inputs, &s.account_id).settings.push(s.clone());
     }
     for s in &ing.subscriptions {
-        account(&mut inputs, &s.account_id).subscriptions.push(s.clone());
+        account(&mut inputs, &s.account_id)
+            .subscriptions
+            .push(s.clone());
     }
 
     let ctx = Context {
@@ -176,8 +186,9 @@ pub fn compute(
         period: *period,
         policy,
     };
-    let results: Vec<AccountResult> =
-        timings.time("deduct_rate", || Ok(engine::run_accounts(&ctx, inputs.into_values().collect())))?;
+    let results: Vec<AccountResult> = timings.time("deduct_rate", || {
+        Ok(engine::run_accounts(&ctx, inputs.into_values().collect()))
+    })?;
 
     // Second pass for partly refused buckets.
     let partials: Vec<PartialBucket> = results
@@ -198,10 +209,24 @@ pub fn compute(
             month.exceptions.push(e.finish(&found));
         }
     }
-    month.exceptions.extend(unknown_item_exceptions(&ing.unknown_items)?);
+    month
+        .exceptions
+        .extend(unknown_item_exceptions(&ing.unknown_items)?);
     month.exceptions.sort_by(|a, b| {
-        (&a.account_id, &a.item, a.event_time, &a.reason, &a.package_id)
-            .cmp(&(&b.account_id, &b.item, b.event_time, &b.reason, &b.package_id))
+        (
+            &a.account_id,
+            &a.item,
+            a.event_time,
+            &a.reason,
+            &a.package_id,
+        )
+            .cmp(&(
+                &b.account_id,
+                &b.item,
+                b.event_time,
+                &b.reason,
+                &b.package_id,
+            ))
     });
     month.invoices = invoices(&month.lines);
     Ok(month)
@@ -289,7 +314,14 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             },
         )
     })?;
-    let month = compute(&cat, &period, &opts.policy, &ing, ing.packages.clone(), &mut timings)?;
+    let month = compute(
+        &cat,
+        &period,
+        &opts.policy,
+        &ing,
+        ing.packages.clone(),
+        &mut timings,
+    )?;
 
     let staging = Staging::begin(&opts.out)?;
     timings.time("write", || {
@@ -303,7 +335,11 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     })?;
     let recon = match &opts.statement {
         Some(path) => Some(timings.time("reconcile", || {
-            let ours: Vec<_> = month.lines.iter().map(crate::reconcile::OurLine::from_line).collect();
+            let ours: Vec<_> = month
+                .lines
+                .iter()
+                .map(crate::reconcile::OurLine::from_line)
+                .collect();
             crate::recon_run::reconcile_into(
                 &staging,
                 &cat,
@@ -394,36 +430,61 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
             Col::Str("account_id", s(&|x| x.account_id.clone())),
             Col::Str("item", s(&|x| x.item.clone())),
             Col::Str("charge_type", s(&|x| x.charge_type.clone())),
-            Col::Time("cycle_start", l.iter().map(|x| Some(x.cycle_start)).collect()),
+            Col::Time(
+                "cycle_start",
+                l.iter().map(|x| Some(x.cycle_start)).collect(),
+            ),
             Col::Dec("usage_quantity", QTY_SCALE, d(&|x| x.usage_quantity)),
             Col::Dec("free_quantity", QTY_SCALE, d(&|x| x.free_quantity)),
             Col::Dec("campaign_quantity", QTY_SCALE, d(&|x| x.campaign_quantity)),
             Col::Dec("prepaid_quantity", QTY_SCALE, d(&|x| x.prepaid_quantity)),
             Col::Dec("postpaid_quantity", QTY_SCALE, d(&|x| x.postpaid_quantity)),
             Col::Str("tier", l.iter().map(|x| x.tier.clone()).collect()),
-            Col::Dec("unit_price", PRICE_SCALE, l.iter().map(|x| x.unit_price).collect()),
+            Col::Dec(
+                "unit_price",
+                PRICE_SCALE,
+                l.iter().map(|x| x.unit_price).collect(),
+            ),
             Col::Dec("amount", MONEY_SCALE, d(&|x| x.amount)),
             Col::Str("currency", s(&|x| x.currency.clone())),
             Col::Str("packages", s(&|x| x.packages.clone())),
             Col::Str("region", l.iter().map(|x| x.region.clone()).collect()),
-            Col::Str("resolution", l.iter().map(|x| x.resolution.clone()).collect()),
-            Col::Dec("subscription_quantity", QTY_SCALE, d(&|x| x.subscription_quantity)),
+            Col::Str(
+                "resolution",
+                l.iter().map(|x| x.resolution.clone()).collect(),
+            ),
+            Col::Dec(
+                "subscription_quantity",
+                QTY_SCALE,
+                d(&|x| x.subscription_quantity),
+            ),
             Col::Dec("refused_quantity", QTY_SCALE, d(&|x| x.refused_quantity)),
             Col::Int("events", l.iter().map(|x| Some(x.events as i64)).collect()),
             Col::Str("reference", l.iter().map(|x| x.reference.clone()).collect()),
         ],
     };
     let inv = &m.invoices;
-    let di = |f: &dyn Fn(&InvoiceRow) -> Decimal| inv.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+    let di =
+        |f: &dyn Fn(&InvoiceRow) -> Decimal| inv.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
     let invoices = Table {
         name: "invoices",
         offset,
         columns: vec![
-            Col::Str("account_id", inv.iter().map(|x| Some(x.account_id.clone())).collect()),
-            Col::Str("currency", inv.iter().map(|x| Some(x.currency.clone())).collect()),
+            Col::Str(
+                "account_id",
+                inv.iter().map(|x| Some(x.account_id.clone())).collect(),
+            ),
+            Col::Str(
+                "currency",
+                inv.iter().map(|x| Some(x.currency.clone())).collect(),
+            ),
             Col::Dec("usage_amount", MONEY_SCALE, di(&|x| x.usage_amount)),
             Col::Dec("purchase_amount", MONEY_SCALE, di(&|x| x.purchase_amount)),
-            Col::Dec("subscription_amount", MONEY_SCALE, di(&|x| x.subscription_amount)),
+            Col::Dec(
+                "subscription_amount",
+                MONEY_SCALE,
+                di(&|x| x.subscription_amount),
+            ),
             Col::Dec("refund_amount", MONEY_SCALE, di(&|x| x.refund_amount)),
             Col::Dec("total", MONEY_SCALE, di(&|x| x.total)),
         ],
@@ -434,17 +495,51 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
         name: "package_ledger",
         offset,
         columns: vec![
-            Col::Str("package_id", g.iter().map(|x| Some(x.package.package_id.clone())).collect()),
-            Col::Str("account_id", g.iter().map(|x| Some(x.package.account_id.clone())).collect()),
-            Col::Str("item", g.iter().map(|x| Some(x.package.item.clone())).collect()),
-            Col::Str("kind", g.iter().map(|x| Some(x.package.kind.as_str().to_string())).collect()),
+            Col::Str(
+                "package_id",
+                g.iter()
+                    .map(|x| Some(x.package.package_id.clone()))
+                    .collect(),
+            ),
+            Col::Str(
+                "account_id",
+                g.iter()
+                    .map(|x| Some(x.package.account_id.clone()))
+                    .collect(),
+            ),
+            Col::Str(
+                "item",
+                g.iter().map(|x| Some(x.package.item.clone())).collect(),
+            ),
+            Col::Str(
+                "kind",
+                g.iter()
+                    .map(|x| Some(x.package.kind.as_str().to_string()))
+                    .collect(),
+            ),
             Col::Dec("size", QTY_SCALE, dl(&|x| x.package.size)),
             Col::Dec("remaining", QTY_SCALE, dl(&|x| x.closing)),
-            Col::Time("effective_at", g.iter().map(|x| Some(x.package.effective_at)).collect()),
-            Col::Time("expires_at", g.iter().map(|x| Some(x.package.expires_at)).collect()),
-            Col::Dec("price", MONEY_SCALE, g.iter().map(|x| x.package.price).collect()),
-            Col::Str("currency", g.iter().map(|x| x.package.currency.clone()).collect()),
-            Col::Time("refunded_at", g.iter().map(|x| x.package.refunded_at).collect()),
+            Col::Time(
+                "effective_at",
+                g.iter().map(|x| Some(x.package.effective_at)).collect(),
+            ),
+            Col::Time(
+                "expires_at",
+                g.iter().map(|x| Some(x.package.expires_at)).collect(),
+            ),
+            Col::Dec(
+                "price",
+                MONEY_SCALE,
+                g.iter().map(|x| x.package.price).collect(),
+            ),
+            Col::Str(
+                "currency",
+                g.iter().map(|x| x.package.currency.clone()).collect(),
+            ),
+            Col::Time(
+                "refunded_at",
+                g.iter().map(|x| x.package.refunded_at).collect(),
+            ),
             Col::Dec("opening", QTY_SCALE, dl(&|x| x.opening)),
             Col::Dec("deducted", QTY_SCALE, dl(&|x| x.deducted)),
             Col::Dec("expired", QTY_SCALE, dl(&|x| x.expired)),
@@ -458,13 +553,23 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
         name: "exceptions",
         offset,
         columns: vec![
-            Col::Str("account_id", e.iter().map(|x| Some(x.account_id.clone())).collect()),
+            Col::Str(
+                "account_id",
+                e.iter().map(|x| Some(x.account_id.clone())).collect(),
+            ),
             Col::Str("item", e.iter().map(|x| Some(x.item.clone())).collect()),
             Col::Str("event_id", e.iter().map(|x| x.event_id.clone()).collect()),
             Col::Time("event_time", e.iter().map(|x| x.event_time).collect()),
             Col::Str("reason", e.iter().map(|x| Some(x.reason.clone())).collect()),
-            Col::Dec("quantity", QTY_SCALE, e.iter().map(|x| Some(x.quantity)).collect()),
-            Col::Str("package_id", e.iter().map(|x| x.package_id.clone()).collect()),
+            Col::Dec(
+                "quantity",
+                QTY_SCALE,
+                e.iter().map(|x| Some(x.quantity)).collect(),
+            ),
+            Col::Str(
+                "package_id",
+                e.iter().map(|x| x.package_id.clone()).collect(),
+            ),
             Col::Int("events", e.iter().map(|x| Some(x.events as i64)).collect()),
             Col::Str("detail", e.iter().map(|x| opt(&x.detail)).collect()),
         ],

@@ -10,7 +10,11 @@ use std::process::Command;
 use common::root;
 
 fn reckon(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_reckon")).args(args).current_dir(root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
 }
 
 fn csv_rows(path: &std::path::Path) -> Vec<csv::StringRecord> {
@@ -23,20 +27,52 @@ fn a_generated_month_reconciles_to_exactly_its_injected_faults() {
     let dir = tempfile::tempdir().unwrap();
     let month = dir.path().join("month");
     let m = month.to_str().unwrap();
-    let o = reckon(&["generate", "--accounts", "1000", "--events", "40000", "--seed", "11", "--out", m, "--statement-faults", "3"]);
+    let o = reckon(&[
+        "generate",
+        "--accounts",
+        "1000",
+        "--events",
+        "40000",
+        "--seed",
+        "11",
+        "--out",
+        m,
+        "--statement-faults",
+        "3",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let out = dir.path().join("out");
     let statement = month.join("statement.csv");
     let o = reckon(&[
-        "run", "--quiet", "--period", "2026-10", "--input", m, "--out", out.to_str().unwrap(),
-        "--statement", statement.to_str().unwrap(),
+        "run",
+        "--quiet",
+        "--period",
+        "2026-10",
+        "--input",
+        m,
+        "--out",
+        out.to_str().unwrap(),
+        "--statement",
+        statement.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(3), "discrepancies exit 3: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "discrepancies exit 3: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let labels: BTreeSet<(String, String, String, String)> = csv_rows(&month.join("labels.csv"))
         .iter()
-        .map(|r| (r[0].to_string(), r[1].to_string(), r[2].to_string(), r[3].to_string()))
+        .map(|r| {
+            (
+                r[0].to_string(),
+                r[1].to_string(),
+                r[2].to_string(),
+                r[3].to_string(),
+            )
+        })
         .collect();
     let classes: BTreeSet<&str> = labels.iter().map(|l| l.3.as_str()).collect();
     assert_eq!(classes.len(), 9, "every class injected: {classes:?}");
@@ -46,29 +82,81 @@ fn a_generated_month_reconciles_to_exactly_its_injected_faults() {
     let found: BTreeSet<(String, String, String, String)> = r
         .records()
         .map(|x| x.unwrap())
-        .map(|x| (x[at("account_id")].to_string(), x[at("item")].to_string(), x[at("charge_type")].to_string(), x[at("class")].to_string()))
+        .map(|x| {
+            (
+                x[at("account_id")].to_string(),
+                x[at("item")].to_string(),
+                x[at("charge_type")].to_string(),
+                x[at("class")].to_string(),
+            )
+        })
         .collect();
     let missed: Vec<_> = labels.difference(&found).collect();
     let extra: Vec<_> = found.difference(&labels).collect();
-    assert!(missed.is_empty() && extra.is_empty(), "missed {missed:#?}\nextra {extra:#?}");
-    assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("acct-"));
+    assert!(
+        missed.is_empty() && extra.is_empty(),
+        "missed {missed:#?}\nextra {extra:#?}"
+    );
+    assert!(std::fs::read_to_string(out.join("report.html"))
+        .unwrap()
+        .contains("acct-"));
 
     // The clean statement (no faults) reconciles to nothing and exits 0.
     let clean = dir.path().join("clean");
-    let o = reckon(&["generate", "--accounts", "1000", "--events", "40000", "--seed", "11", "--out", clean.to_str().unwrap(), "--statement-faults", "0"]);
+    let o = reckon(&[
+        "generate",
+        "--accounts",
+        "1000",
+        "--events",
+        "40000",
+        "--seed",
+        "11",
+        "--out",
+        clean.to_str().unwrap(),
+        "--statement-faults",
+        "0",
+    ]);
     assert!(o.status.success());
     let out2 = dir.path().join("out2");
     let o = reckon(&[
-        "run", "--quiet", "--period", "2026-10", "--input", clean.to_str().unwrap(), "--out", out2.to_str().unwrap(),
-        "--statement", clean.join("statement.csv").to_str().unwrap(),
+        "run",
+        "--quiet",
+        "--period",
+        "2026-10",
+        "--input",
+        clean.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--statement",
+        clean.join("statement.csv").to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(csv_rows(&out2.join("discrepancies.csv")).is_empty());
 
     // reckon diff over the finished run gives the same discrepancies.
     let out3 = dir.path().join("out3");
-    let o = reckon(&["diff", "--quiet", "--invoice", out.to_str().unwrap(), "--statement", statement.to_str().unwrap(), "--out", out3.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = reckon(&[
+        "diff",
+        "--quiet",
+        "--invoice",
+        out.to_str().unwrap(),
+        "--statement",
+        statement.to_str().unwrap(),
+        "--out",
+        out3.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Same keys, classes and money (diff reads the 6-decimal CSV, so a summed
     // minute quantity may differ in its last written digit).
     let key = |dir: &std::path::Path| -> Vec<(String, String, String, String, String)> {
@@ -77,7 +165,15 @@ fn a_generated_month_reconciles_to_exactly_its_injected_faults() {
         let at = |n: &str| h.iter().position(|x| x == n).unwrap();
         r.records()
             .map(|x| x.unwrap())
-            .map(|x| (x[at("account_id")].into(), x[at("item")].into(), x[at("class")].into(), x[at("delta_amount")].into(), x[at("currency")].into()))
+            .map(|x| {
+                (
+                    x[at("account_id")].into(),
+                    x[at("item")].into(),
+                    x[at("class")].into(),
+                    x[at("delta_amount")].into(),
+                    x[at("currency")].into(),
+                )
+            })
             .collect()
     };
     assert_eq!(key(&out), key(&out3));

@@ -14,7 +14,8 @@ use reckon::run::{self, RunOptions};
 
 const USAGE_HEADER: &str = "event_id,account_id,item,event_time,status,quantity,input_seconds,output_seconds,preview_only,region,resolution\n";
 const PACKAGES_HEADER: &str = "package_id,account_id,item,kind,size,remaining,effective_at,expires_at,price,currency,refunded_at\n";
-const ACCOUNTS_HEADER: &str = "account_id,product,postpaid_enabled,billing_mode,suspended_from,suspended_until\n";
+const ACCOUNTS_HEADER: &str =
+    "account_id,product,postpaid_enabled,billing_mode,suspended_from,suspended_until\n";
 
 struct Case {
     dir: tempfile::TempDir,
@@ -64,7 +65,11 @@ impl Case {
         r.records()
             .map(|rec| {
                 let rec = rec.unwrap();
-                headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+                headers
+                    .iter()
+                    .zip(rec.iter())
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect()
             })
             .collect()
     }
@@ -76,22 +81,44 @@ fn calls(prefix: &str, account: &str, item: &str, start: &str, n: usize) -> Stri
     let mut s = String::new();
     for i in 0..n {
         let ti = t0 + chrono::Duration::seconds(i as i64);
-        writeln!(s, "{prefix}{i},{account},{item},{},success,,,,,,", ti.to_rfc3339()).unwrap();
+        writeln!(
+            s,
+            "{prefix}{i},{account},{item},{},success,,,,,,",
+            ti.to_rfc3339()
+        )
+        .unwrap();
     }
     s
 }
 
 fn total(s: &run::Summary, account: &str) -> String {
-    s.invoices.iter().find(|i| i.account_id == account).map(|i| i.total.to_string()).unwrap_or_default()
+    s.invoices
+        .iter()
+        .find(|i| i.account_id == account)
+        .map(|i| i.total.to_string())
+        .unwrap_or_default()
 }
 
 #[test]
 fn image_animate_and_style_transfer_examples_end_to_end() {
-    let mut usage = calls("ia", "a1", "tencent.image_animate", "2026-10-02T09:00:00+08:00", 1100);
-    usage += &calls("st", "a2", "tencent.style_transfer", "2026-10-03T09:00:00+08:00", 10_000);
+    let mut usage = calls(
+        "ia",
+        "a1",
+        "tencent.image_animate",
+        "2026-10-02T09:00:00+08:00",
+        1100,
+    );
+    usage += &calls(
+        "st",
+        "a2",
+        "tencent.style_transfer",
+        "2026-10-03T09:00:00+08:00",
+        10_000,
+    );
     let packages = "f1,a1,tencent.image_animate,free,5,5,2026-03-01T00:00:00+08:00,2027-03-01T00:00:00+08:00,,,\n\
                     f2,a2,tencent.style_transfer,free,50,50,2026-03-01T00:00:00+08:00,2027-03-01T00:00:00+08:00,,,\n";
-    let accounts = "a1,tencent.image_animate,true,usage,,\na2,tencent.style_transfer,true,usage,,\n";
+    let accounts =
+        "a1,tencent.image_animate,true,usage,,\na2,tencent.style_transfer,true,usage,,\n";
     let c = Case::new(&usage, packages, accounts);
     let s = c.run("2026-10");
     assert_eq!(total(&s, "a1"), "4161.00");
@@ -112,12 +139,21 @@ fn ims_example_rounds_each_task_then_sums_the_hour() {
     let c = Case::new(usage, "", "");
     let s = c.run("2026-10");
     let lines = c.rows("2026-10", "invoice_lines");
-    let eight: Vec<_> = lines.iter().filter(|l| l["cycle_start"] == "2026-10-10T08:00:00+08:00").collect();
+    let eight: Vec<_> = lines
+        .iter()
+        .filter(|l| l["cycle_start"] == "2026-10-10T08:00:00+08:00")
+        .collect();
     let amounts: Vec<&str> = eight.iter().map(|l| l["amount"].as_str()).collect();
     assert_eq!(amounts, vec!["0.60", "0.12"], "{eight:#?}");
     // 1,001 tokens round up to 2,000 in the next hourly cycle.
-    let nine = lines.iter().find(|l| l["cycle_start"] == "2026-10-10T09:00:00+08:00").unwrap();
-    assert_eq!((nine["usage_quantity"].as_str(), nine["amount"].as_str()), ("2.000000", "0.24"));
+    let nine = lines
+        .iter()
+        .find(|l| l["cycle_start"] == "2026-10-10T09:00:00+08:00")
+        .unwrap();
+    assert_eq!(
+        (nine["usage_quantity"].as_str(), nine["amount"].as_str()),
+        ("2.000000", "0.24")
+    );
     assert_eq!(total(&s, "a"), "0.96");
 }
 
@@ -127,9 +163,18 @@ fn an_event_at_23_30_utc_on_the_last_day_belongs_to_the_next_month() {
                  early,a,tencent.face_fusion.image_basic,2026-09-30T16:30:00Z,success,,,,,,\n";
     let c = Case::new(usage, "", "");
     let oct = c.run("2026-10");
-    assert_eq!(total(&oct, "a"), "0.07", "only the 2026-09-30T16:30Z call is October's");
+    assert_eq!(
+        total(&oct, "a"),
+        "0.07",
+        "only the 2026-09-30T16:30Z call is October's"
+    );
     let rejects = c.rows("2026-10", "rejects");
-    assert!(rejects.iter().any(|r| r["reason"].starts_with("outside_period")), "{rejects:?}");
+    assert!(
+        rejects
+            .iter()
+            .any(|r| r["reason"].starts_with("outside_period")),
+        "{rejects:?}"
+    );
     let nov = c.run("2026-11");
     assert_eq!(total(&nov, "a"), "0.07");
     let line = &c.rows("2026-11", "invoice_lines")[0];
@@ -149,36 +194,72 @@ fn failed_calls_and_duplicates_are_never_billed_and_counts_add_up() {
     let u = s.stats.iter().find(|t| t.table == "usage").unwrap();
     assert_eq!((u.read, u.accepted, u.rejected, u.duplicates), (6, 3, 2, 1));
     let line = &c.rows("2026-10", "invoice_lines")[0];
-    assert_eq!(line["usage_quantity"], "2.000000", "e1 once, e3; not the failed e2");
+    assert_eq!(
+        line["usage_quantity"], "2.000000",
+        "e1 once, e3; not the failed e2"
+    );
     assert_eq!(line["events"], "2");
     let exc = c.rows("2026-10", "exceptions");
-    assert!(exc.iter().any(|e| e["reason"] == "unknown_item" && e["item"] == "no.such.item" && e["event_id"] == "e4"));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(c.out("2026-10").join("manifest.json")).unwrap()).unwrap();
-    let usage = manifest["inputs"].as_array().unwrap().iter().find(|t| t["table"] == "usage").unwrap();
+    assert!(exc.iter().any(|e| e["reason"] == "unknown_item"
+        && e["item"] == "no.such.item"
+        && e["event_id"] == "e4"));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(c.out("2026-10").join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let usage = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "usage")
+        .unwrap();
     assert_eq!(usage["read"], 6);
 }
 
 #[test]
 fn a_package_bought_mid_month_covers_only_calls_from_its_purchase_second() {
     // Calls every second from 10:59:58; the package is effective at 11:00:00.5.
-    let usage = calls("c", "a", "tencent.face_fusion.image_basic", "2026-10-15T10:59:58+08:00", 6);
+    let usage = calls(
+        "c",
+        "a",
+        "tencent.face_fusion.image_basic",
+        "2026-10-15T10:59:58+08:00",
+        6,
+    );
     let packages = "p,a,tencent.face_fusion.image_basic,prepaid,1000,1000,2026-10-15T11:00:00.5+08:00,2027-10-15T11:00:00.5+08:00,60,USD,\n";
     let c = Case::new(&usage, packages, "");
     c.run("2026-10");
     let lines = c.rows("2026-10", "invoice_lines");
     let usage = lines.iter().find(|l| l["charge_type"] == "usage").unwrap();
-    assert_eq!(usage["postpaid_quantity"], "3.000000", "10:59:58, 10:59:59 and 11:00:00.0 are before it");
+    assert_eq!(
+        usage["postpaid_quantity"], "3.000000",
+        "10:59:58, 10:59:59 and 11:00:00.0 are before it"
+    );
     assert_eq!(usage["prepaid_quantity"], "3.000000");
-    let purchase = lines.iter().find(|l| l["charge_type"] == "purchase").unwrap();
+    let purchase = lines
+        .iter()
+        .find(|l| l["charge_type"] == "purchase")
+        .unwrap();
     assert_eq!(purchase["amount"], "60.00");
     let ledger = c.rows("2026-10", "package_ledger");
-    assert_eq!((ledger[0]["deducted"].as_str(), ledger[0]["remaining"].as_str()), ("3.000000", "997.000000"));
+    assert_eq!(
+        (
+            ledger[0]["deducted"].as_str(),
+            ledger[0]["remaining"].as_str()
+        ),
+        ("3.000000", "997.000000")
+    );
 }
 
 #[test]
 fn calls_after_the_packages_run_out_name_the_first_refused_call() {
-    let usage = calls("c", "a", "tencent.image_animate", "2026-10-15T10:00:00+08:00", 8);
+    let usage = calls(
+        "c",
+        "a",
+        "tencent.image_animate",
+        "2026-10-15T10:00:00+08:00",
+        8,
+    );
     let packages = "f,a,tencent.image_animate,free,5,5,2026-03-01T00:00:00+08:00,2027-03-01T00:00:00+08:00,,,\n";
     let c = Case::new(&usage, packages, "");
     c.run("2026-10");
@@ -188,11 +269,20 @@ fn calls_after_the_packages_run_out_name_the_first_refused_call() {
     assert_eq!(e["reason"], "postpaid_disabled");
     assert_eq!(e["quantity"], "3.000000");
     assert_eq!(e["events"], "3");
-    assert_eq!(e["event_time"], "2026-10-15T10:00:05+08:00", "the sixth call is the first refused");
+    assert_eq!(
+        e["event_time"], "2026-10-15T10:00:05+08:00",
+        "the sixth call is the first refused"
+    );
     assert_eq!(e["event_id"], "", "several calls: no single event to name");
 
     // With six calls only the sixth is refused, and it is named.
-    let usage = calls("c", "a", "tencent.image_animate", "2026-10-15T10:00:00+08:00", 6);
+    let usage = calls(
+        "c",
+        "a",
+        "tencent.image_animate",
+        "2026-10-15T10:00:00+08:00",
+        6,
+    );
     let c = Case::new(&usage, packages, "");
     c.run("2026-10");
     let e = &c.rows("2026-10", "exceptions")[0];
@@ -201,14 +291,30 @@ fn calls_after_the_packages_run_out_name_the_first_refused_call() {
 
 #[test]
 fn a_suspension_window_refuses_usage_inside_it_only() {
-    let usage = calls("c", "a", "tencent.face_fusion.image_basic", "2026-10-10T23:59:58+08:00", 4);
-    let accounts = "a,tencent.face_fusion,,usage,2026-10-11T00:00:00+08:00,2026-10-11T00:00:01+08:00\n";
+    let usage = calls(
+        "c",
+        "a",
+        "tencent.face_fusion.image_basic",
+        "2026-10-10T23:59:58+08:00",
+        4,
+    );
+    let accounts =
+        "a,tencent.face_fusion,,usage,2026-10-11T00:00:00+08:00,2026-10-11T00:00:01+08:00\n";
     let c = Case::new(&usage, "", accounts);
     c.run("2026-10");
     let line = &c.rows("2026-10", "invoice_lines")[0];
-    assert_eq!((line["postpaid_quantity"].as_str(), line["refused_quantity"].as_str()), ("3.000000", "1.000000"));
+    assert_eq!(
+        (
+            line["postpaid_quantity"].as_str(),
+            line["refused_quantity"].as_str()
+        ),
+        ("3.000000", "1.000000")
+    );
     let e = &c.rows("2026-10", "exceptions")[0];
-    assert_eq!((e["reason"].as_str(), e["event_id"].as_str()), ("account_suspended", "c2"));
+    assert_eq!(
+        (e["reason"].as_str(), e["event_id"].as_str()),
+        ("account_suspended", "c2")
+    );
 }
 
 #[test]
@@ -226,13 +332,22 @@ fn daily_and_hourly_cycles_split_lines_in_billing_time() {
         .filter(|l| l["item"] == "tencent.video_tags")
         .map(|l| (l["cycle_start"].as_str(), l["amount"].as_str()))
         .collect();
-    assert_eq!(vt, vec![("2026-10-03T00:00:00+08:00", "0.08"), ("2026-10-04T00:00:00+08:00", "0.08")]);
+    assert_eq!(
+        vt,
+        vec![
+            ("2026-10-03T00:00:00+08:00", "0.08"),
+            ("2026-10-04T00:00:00+08:00", "0.08")
+        ]
+    );
     let hx: Vec<&str> = lines
         .iter()
         .filter(|l| l["item"] == "alibaba.ims.highlight_extraction")
         .map(|l| l["cycle_start"].as_str())
         .collect();
-    assert_eq!(hx, vec!["2026-10-03T23:00:00+08:00", "2026-10-04T00:00:00+08:00"]);
+    assert_eq!(
+        hx,
+        vec!["2026-10-03T23:00:00+08:00", "2026-10-04T00:00:00+08:00"]
+    );
 }
 
 /// Two months: in memory with the ledger passed on directly, versus the
@@ -241,11 +356,31 @@ fn daily_and_hourly_cycles_split_lines_in_billing_time() {
 fn the_ledger_fed_back_gives_the_same_november_as_a_two_month_run() {
     let mut usage = String::new();
     // Odd seconds of video against a 500-hour package, both months.
-    for (i, day) in ["2026-10-03", "2026-10-20", "2026-11-02", "2026-11-25"].iter().enumerate() {
-        writeln!(usage, "v{i},a,tencent.video_tags,{day}T10:00:00+08:00,success,{},,,,,", 1_001 + i).unwrap();
+    for (i, day) in ["2026-10-03", "2026-10-20", "2026-11-02", "2026-11-25"]
+        .iter()
+        .enumerate()
+    {
+        writeln!(
+            usage,
+            "v{i},a,tencent.video_tags,{day}T10:00:00+08:00,success,{},,,,,",
+            1_001 + i
+        )
+        .unwrap();
     }
-    usage += &calls("ia", "b", "tencent.image_animate", "2026-10-30T10:00:00+08:00", 3);
-    usage += &calls("ib", "b", "tencent.image_animate", "2026-11-03T10:00:00+08:00", 2);
+    usage += &calls(
+        "ia",
+        "b",
+        "tencent.image_animate",
+        "2026-10-30T10:00:00+08:00",
+        3,
+    );
+    usage += &calls(
+        "ib",
+        "b",
+        "tencent.image_animate",
+        "2026-11-03T10:00:00+08:00",
+        2,
+    );
     let packages = "vt,a,tencent.video_tags,prepaid,30000,30000,2026-09-01T00:00:00+08:00,2027-09-01T00:00:00+08:00,3500,CNY,\n\
                     fr,b,tencent.image_animate,free,5,5,2026-03-01T00:00:00+08:00,2027-03-01T00:00:00+08:00,,,\n\
                     rf,b,tencent.image_animate,prepaid,100,100,2026-10-29T00:00:00+08:00,2027-10-29T00:00:00+08:00,420,USD,2026-11-04T12:00:00+08:00\n";
@@ -258,7 +393,11 @@ fn the_ledger_fed_back_gives_the_same_november_as_a_two_month_run() {
         reckon::ingest::ingest(
             dir,
             cat,
-            &reckon::ingest::IngestOptions { period_start: period.start(), period_end: period.end(), assume_offset: None },
+            &reckon::ingest::IngestOptions {
+                period_start: period.start(),
+                period_end: period.end(),
+                assume_offset: None,
+            },
         )
         .unwrap()
     };
@@ -266,7 +405,15 @@ fn the_ledger_fed_back_gives_the_same_november_as_a_two_month_run() {
     let nov = oct.next();
     let mut timings = run::Timings::default();
     let ing_oct = ingest(&oct, &c.input());
-    let m_oct = run::compute(cat, &oct, &policy, &ing_oct, ing_oct.packages.clone(), &mut timings).unwrap();
+    let m_oct = run::compute(
+        cat,
+        &oct,
+        &policy,
+        &ing_oct,
+        ing_oct.packages.clone(),
+        &mut timings,
+    )
+    .unwrap();
     let carried: Vec<_> = m_oct.ledger.iter().map(|l| l.package.clone()).collect();
     let ing_nov = ingest(&nov, &c.input());
     let in_memory = run::compute(cat, &nov, &policy, &ing_nov, carried, &mut timings).unwrap();
@@ -276,19 +423,48 @@ fn the_ledger_fed_back_gives_the_same_november_as_a_two_month_run() {
     let nov_dir = c.dir.path().join("in-nov");
     std::fs::create_dir(&nov_dir).unwrap();
     std::fs::copy(c.input().join("usage.csv"), nov_dir.join("usage.csv")).unwrap();
-    std::fs::copy(c.out("2026-10").join("package_ledger.parquet"), nov_dir.join("packages.parquet")).unwrap();
+    std::fs::copy(
+        c.out("2026-10").join("package_ledger.parquet"),
+        nov_dir.join("packages.parquet"),
+    )
+    .unwrap();
     std::fs::copy(c.input().join("accounts.csv"), nov_dir.join("accounts.csv")).unwrap();
     let ing_fed = ingest(&nov, &nov_dir);
-    let pk = ing_fed.stats.iter().find(|t| t.table == "packages").unwrap();
-    assert_eq!((pk.read, pk.rejected), (3, 0), "the ledger is a valid packages input: {:?}", ing_fed.rejects);
-    let fed = run::compute(cat, &nov, &policy, &ing_fed, ing_fed.packages.clone(), &mut timings).unwrap();
+    let pk = ing_fed
+        .stats
+        .iter()
+        .find(|t| t.table == "packages")
+        .unwrap();
+    assert_eq!(
+        (pk.read, pk.rejected),
+        (3, 0),
+        "the ledger is a valid packages input: {:?}",
+        ing_fed.rejects
+    );
+    let fed = run::compute(
+        cat,
+        &nov,
+        &policy,
+        &ing_fed,
+        ing_fed.packages.clone(),
+        &mut timings,
+    )
+    .unwrap();
 
     assert_eq!(fed.lines, in_memory.lines);
     assert_eq!(fed.exceptions, in_memory.exceptions);
-    let closing = |m: &run::Month| m.ledger.iter().map(|l| (l.package.package_id.clone(), l.closing_measure)).collect::<Vec<_>>();
+    let closing = |m: &run::Month| {
+        m.ledger
+            .iter()
+            .map(|l| (l.package.package_id.clone(), l.closing_measure))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(closing(&fed), closing(&in_memory));
     // The refund asked for on Nov 4 of a package bought Oct 29 (day 6) is honoured in November.
-    assert!(fed.lines.iter().any(|l| l.charge_type == "refund" && l.amount == d("-420")));
+    assert!(fed
+        .lines
+        .iter()
+        .any(|l| l.charge_type == "refund" && l.amount == d("-420")));
 }
 
 fn bin() -> &'static str {
@@ -312,14 +488,26 @@ fn same_input_same_bytes_whatever_the_thread_count() {
         .map(|n| {
             let out = dir.path().join(format!("t{n}"));
             let o = run_cli(
-                &["run", "--period", "2026-10", "--input", "data/sample", "--out", out.to_str().unwrap(), "--quiet"],
+                &[
+                    "run",
+                    "--period",
+                    "2026-10",
+                    "--input",
+                    "data/sample",
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--quiet",
+                ],
                 &[("RAYON_NUM_THREADS", n), ("POLARS_MAX_THREADS", n)],
             );
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             out
         })
         .collect();
-    let mut names: Vec<String> = std::fs::read_dir(&outs[0]).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&outs[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
     names.sort();
     assert!(names.len() >= 13, "{names:?}");
     for name in names {
@@ -342,7 +530,18 @@ fn same_input_same_bytes_whatever_the_thread_count() {
 fn bad_paths_and_inputs_give_one_clear_line_and_exit_2_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = run_cli(&["run", "--period", "2026-10", "--input", "/no/such/dir", "--out", out.to_str().unwrap()], &[]);
+    let o = run_cli(
+        &[
+            "run",
+            "--period",
+            "2026-10",
+            "--input",
+            "/no/such/dir",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/no/such/dir"), "{err}");
@@ -353,24 +552,57 @@ fn bad_paths_and_inputs_give_one_clear_line_and_exit_2_and_write_nothing() {
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
     write_files(&input, &[("usage.csv", USAGE_HEADER)]);
-    let o = run_cli(&["run", "--period", "2026-10", "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    let o = run_cli(
+        &[
+            "run",
+            "--period",
+            "2026-10",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("packages"));
     assert!(!out.exists());
 
-    let o = run_cli(&["run", "--period", "2026-13", "--input", "data/sample", "--out", out.to_str().unwrap()], &[]);
+    let o = run_cli(
+        &[
+            "run",
+            "--period",
+            "2026-13",
+            "--input",
+            "data/sample",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("YYYY-MM"));
 }
 
 #[test]
 fn a_float_looking_price_is_rejected_not_rounded() {
-    let usage = calls("c", "a", "tencent.face_fusion.image_basic", "2026-10-15T10:00:00+08:00", 1);
+    let usage = calls(
+        "c",
+        "a",
+        "tencent.face_fusion.image_basic",
+        "2026-10-15T10:00:00+08:00",
+        1,
+    );
     let packages = "p,a,tencent.face_fusion.image_basic,prepaid,1000,1000,2026-10-01T00:00:00+08:00,2027-10-01T00:00:00+08:00,6e1,USD,\n";
     let c = Case::new(&usage, packages, "");
     let s = c.run("2026-10");
     let rejects = c.rows("2026-10", "rejects");
-    assert!(rejects.iter().any(|r| r["column"] == "price" && r["value"] == "6e1"), "{rejects:?}");
+    assert!(
+        rejects
+            .iter()
+            .any(|r| r["column"] == "price" && r["value"] == "6e1"),
+        "{rejects:?}"
+    );
     let p = s.stats.iter().find(|t| t.table == "packages").unwrap();
     assert_eq!((p.read, p.rejected), (1, 1));
 }
@@ -382,19 +614,35 @@ fn catalog_commands() {
     let o = run_cli(&["catalog", "show", "tencent.style_transfer"], &[]);
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("0.08") && text.contains("tencent-image-creation-style-transfer.txt"), "{text}");
+    assert!(
+        text.contains("0.08") && text.contains("tencent-image-creation-style-transfer.txt"),
+        "{text}"
+    );
     let o = run_cli(&["catalog", "show", "no.such.item"], &[]);
     assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
 fn a_failed_run_leaves_an_earlier_month_untouched() {
-    let c = Case::new(&calls("c", "a", "tencent.face_fusion.image_basic", "2026-10-15T10:00:00+08:00", 2), "", "");
+    let c = Case::new(
+        &calls(
+            "c",
+            "a",
+            "tencent.face_fusion.image_basic",
+            "2026-10-15T10:00:00+08:00",
+            2,
+        ),
+        "",
+        "",
+    );
     c.run("2026-10");
     let before = std::fs::read(c.out("2026-10").join("invoices.csv")).unwrap();
     std::fs::remove_file(c.input().join("packages.csv")).unwrap();
     assert!(run::run(&c.opts("2026-10")).is_err());
-    assert_eq!(std::fs::read(c.out("2026-10").join("invoices.csv")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(c.out("2026-10").join("invoices.csv")).unwrap(),
+        before
+    );
     let leftovers: Vec<_> = std::fs::read_dir(c.dir.path().join("out"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -410,28 +658,70 @@ fn the_sample_month_reconciles_against_the_sample_vendor_statements() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = run_cli(
-        &["run", "--quiet", "--period", "2026-10", "--input", "data/sample", "--out", out.to_str().unwrap(), "--statement", "data/sample/statements"],
+        &[
+            "run",
+            "--quiet",
+            "--period",
+            "2026-10",
+            "--input",
+            "data/sample",
+            "--out",
+            out.to_str().unwrap(),
+            "--statement",
+            "data/sample/statements",
+        ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(3), "differences exit 3 by default: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "differences exit 3 by default: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut r = csv::Reader::from_path(out.join("discrepancies.csv")).unwrap();
     let h = r.headers().unwrap().clone();
     let at = |n: &str| h.iter().position(|x| x == n).unwrap();
     let got: Vec<(String, String, String, String)> = r
         .records()
         .map(|x| x.unwrap())
-        .map(|x| (x[at("account_id")].into(), x[at("class")].into(), x[at("delta_amount")].into(), x[at("currency")].into()))
+        .map(|x| {
+            (
+                x[at("account_id")].into(),
+                x[at("class")].into(),
+                x[at("delta_amount")].into(),
+                x[at("currency")].into(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("acct-005".into(), "duplicate_charge".into(), "420.00".into(), "USD".into()),
-            ("acct-010".into(), "deduction_mismatch".into(), "-196.00".into(), "USD".into()),
-            ("acct-041".into(), "amount_mismatch".into(), "0.01".into(), "CNY".into()),
+            (
+                "acct-005".into(),
+                "duplicate_charge".into(),
+                "420.00".into(),
+                "USD".into()
+            ),
+            (
+                "acct-010".into(),
+                "deduction_mismatch".into(),
+                "-196.00".into(),
+                "USD".into()
+            ),
+            (
+                "acct-041".into(),
+                "amount_mismatch".into(),
+                "0.01".into(),
+                "CNY".into()
+            ),
         ]
     );
     let problems = std::fs::read_to_string(out.join("statement_problems.csv")).unwrap();
-    assert_eq!(problems.lines().count(), 1, "no statement problems: {problems}");
+    assert_eq!(
+        problems.lines().count(),
+        1,
+        "no statement problems: {problems}"
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("acct-010") && html.contains("796.00") && html.contains("600.00"));
 }

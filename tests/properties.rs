@@ -115,9 +115,21 @@ fn reference(m: &Month) -> BTreeMap<String, i64> {
                 .input
                 .packages
                 .iter()
-                .filter(|p| p.item == b.item && p.effective_at <= b.start && b.start < p.expires_at && balance[&p.package_id] > 0)
+                .filter(|p| {
+                    p.item == b.item
+                        && p.effective_at <= b.start
+                        && b.start < p.expires_at
+                        && balance[&p.package_id] > 0
+                })
                 .collect();
-            valid.sort_by_key(|p| (rank(p.kind), p.expires_at, p.effective_at, p.package_id.clone()));
+            valid.sort_by_key(|p| {
+                (
+                    rank(p.kind),
+                    p.expires_at,
+                    p.effective_at,
+                    p.package_id.clone(),
+                )
+            });
             if let Some(p) = valid.first() {
                 *balance.get_mut(&p.package_id).unwrap() -= 1;
                 *drawn.entry(p.package_id.clone()).or_default() += 1;

@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use reckon::faults;
 use reckon::model::{ExceptionRow, InvoiceLine};
-use reckon::reconcile::{self, FailOn, OurLine, Tolerance};
 use reckon::recon_model::{Discrepancy, Statement, StatementLine};
+use reckon::reconcile::{self, FailOn, OurLine, Tolerance};
 use rust_decimal::Decimal;
 
 const IA: &str = "tencent.image_animate";
@@ -26,9 +26,24 @@ fn month() -> (Vec<InvoiceLine>, Vec<ExceptionRow>) {
     let mut a = input("st796");
     a.packages.push(free("f", "st796", ST, "50", "50"));
     a.settings.push(setting("st796", ST, Some(true)));
-    a.buckets.push(oct_bucket("st796", ST, "2026-10-01T00:00:00+08:00", "10000", 10000));
+    a.buckets.push(oct_bucket(
+        "st796",
+        ST,
+        "2026-10-01T00:00:00+08:00",
+        "10000",
+        10000,
+    ));
     for i in 0..3 {
-        let mut p = pkg(&format!("p{i}"), "st796", ST, "prepaid", "10000", "10000", "2026-10-20T00:00:00+08:00", "2027-10-20T00:00:00+08:00");
+        let mut p = pkg(
+            &format!("p{i}"),
+            "st796",
+            ST,
+            "prepaid",
+            "10000",
+            "10000",
+            "2026-10-20T00:00:00+08:00",
+            "2027-10-20T00:00:00+08:00",
+        );
         p.price = Some(d("550"));
         a.packages.push(p);
     }
@@ -36,16 +51,37 @@ fn month() -> (Vec<InvoiceLine>, Vec<ExceptionRow>) {
     let mut b = input("ia4161");
     b.packages.push(free("f", "ia4161", IA, "5", "5"));
     b.settings.push(setting("ia4161", IA, Some(true)));
-    b.buckets.push(oct_bucket("ia4161", IA, "2026-10-01T00:00:00+08:00", "1100", 1100));
+    b.buckets.push(oct_bucket(
+        "ia4161",
+        IA,
+        "2026-10-01T00:00:00+08:00",
+        "1100",
+        1100,
+    ));
     push(run(b));
     let mut c = input("iaoff");
     c.packages.push(free("f", "iaoff", IA, "5", "5"));
-    c.buckets.push(oct_bucket("iaoff", IA, "2026-10-02T00:00:00+08:00", "8", 8));
+    c.buckets
+        .push(oct_bucket("iaoff", IA, "2026-10-02T00:00:00+08:00", "8", 8));
     push(run(c));
     let mut e = input("ims");
     let hour = "2026-10-10T08:00:00+08:00";
-    e.buckets.push(bucket("ims", "alibaba.ims.image_text.common", hour, "2026-10-10T08:10:00+08:00", "120", 1));
-    e.buckets.push(bucket("ims", "alibaba.ims.text_generation", hour, "2026-10-10T08:20:00+08:00", "1000", 1));
+    e.buckets.push(bucket(
+        "ims",
+        "alibaba.ims.image_text.common",
+        hour,
+        "2026-10-10T08:10:00+08:00",
+        "120",
+        1,
+    ));
+    e.buckets.push(bucket(
+        "ims",
+        "alibaba.ims.text_generation",
+        hour,
+        "2026-10-10T08:20:00+08:00",
+        "1000",
+        1,
+    ));
     push(run(e));
     (lines, exceptions)
 }
@@ -59,12 +95,17 @@ fn diff_with(alter: impl Fn(&mut Vec<StatementLine>), tol: &Tolerance) -> Vec<Di
     let mut st = faults::clean_statement(&lines, "2026-10");
     alter(&mut st);
     let ours: Vec<OurLine> = lines.iter().map(OurLine::from_line).collect();
-    let statement = Statement { lines: st, ..Default::default() };
+    let statement = Statement {
+        lines: st,
+        ..Default::default()
+    };
     reconcile::reconcile("2026-10", &ours, &exceptions, &statement, tol)
 }
 
 fn line<'a>(st: &'a mut [StatementLine], account: &str, charge: &str) -> &'a mut StatementLine {
-    st.iter_mut().find(|l| l.account_id == account && l.charge_type == charge).unwrap()
+    st.iter_mut()
+        .find(|l| l.account_id == account && l.charge_type == charge)
+        .unwrap()
 }
 
 fn one(ds: &[Discrepancy]) -> &Discrepancy {
@@ -91,7 +132,13 @@ fn free_quota_not_applied_is_a_deduction_mismatch_with_the_tier_explained() {
     let x = one(&ds);
     assert_eq!(x.class, "deduction_mismatch");
     assert_eq!(x.delta_amount, d("-196.00"));
-    assert!(x.explanation.contains("796.00") && x.explanation.contains("600.00") && x.explanation.contains("0.06"), "{}", x.explanation);
+    assert!(
+        x.explanation.contains("796.00")
+            && x.explanation.contains("600.00")
+            && x.explanation.contains("0.06"),
+        "{}",
+        x.explanation
+    );
 }
 
 #[test]
@@ -102,7 +149,10 @@ fn a_wrong_tier_price_is_a_price_mismatch() {
         l.amount = d("597.00");
     });
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("price_mismatch", d("-199.00")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("price_mismatch", d("-199.00"))
+    );
 }
 
 #[test]
@@ -114,14 +164,20 @@ fn different_metering_is_a_quantity_mismatch() {
         l.amount = d("4199.00");
     });
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("quantity_mismatch", d("38.00")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("quantity_mismatch", d("38.00"))
+    );
 }
 
 #[test]
 fn equal_inputs_with_a_different_amount_is_an_amount_mismatch() {
     let ds = diff(|st| line(st, "ims", "usage").amount = d("0.61"));
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount, x.currency.as_str()), ("amount_mismatch", d("0.01"), "CNY"));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount, x.currency.as_str()),
+        ("amount_mismatch", d("0.01"), "CNY")
+    );
 }
 
 #[test]
@@ -134,7 +190,10 @@ fn a_charge_in_another_currency_is_a_currency_mismatch() {
 fn a_missing_line_and_an_unexpected_line() {
     let ds = diff(|st| st.retain(|l| !(l.account_id == "ia4161" && l.charge_type == "usage")));
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("missing_from_statement", d("-4161.00")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("missing_from_statement", d("-4161.00"))
+    );
 
     let ds = diff(|st| {
         let mut l = line(st, "ia4161", "usage").clone();
@@ -143,7 +202,10 @@ fn a_missing_line_and_an_unexpected_line() {
         st.push(l);
     });
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("unexpected_charge", d("4161.00")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("unexpected_charge", d("4161.00"))
+    );
 }
 
 #[test]
@@ -157,7 +219,10 @@ fn billing_refused_calls_is_refused_usage_billed() {
         l.amount = d("14.40");
     });
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("refused_usage_billed", d("14.40")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("refused_usage_billed", d("14.40"))
+    );
 }
 
 #[test]
@@ -168,7 +233,10 @@ fn a_package_purchase_charged_twice_is_a_duplicate_charge() {
         st.push(l);
     });
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("duplicate_charge", d("550")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("duplicate_charge", d("550"))
+    );
     // A fourth 550 purchase line with its own id, where three were bought (1,650).
     let ds = diff(|st| {
         let mut l = line(st, "st796", "purchase").clone();
@@ -176,7 +244,10 @@ fn a_package_purchase_charged_twice_is_a_duplicate_charge() {
         st.push(l);
     });
     let x = one(&ds);
-    assert_eq!((x.class.as_str(), x.delta_amount), ("duplicate_charge", d("550")));
+    assert_eq!(
+        (x.class.as_str(), x.delta_amount),
+        ("duplicate_charge", d("550"))
+    );
 }
 
 #[test]
@@ -200,13 +271,28 @@ fn every_injected_fault_is_found_with_its_class_and_nothing_else() {
     let (lines, exceptions) = month();
     let mut st = faults::clean_statement(&lines, "2026-10");
     let labels = faults::inject(&mut st, &exceptions, 1, 7);
-    let classes: std::collections::BTreeSet<&str> = labels.iter().map(|l| l.class.as_str()).collect();
+    let classes: std::collections::BTreeSet<&str> =
+        labels.iter().map(|l| l.class.as_str()).collect();
     assert!(classes.len() >= 6, "{labels:#?}");
     let ours: Vec<OurLine> = lines.iter().map(OurLine::from_line).collect();
-    let ds = reconcile::reconcile("2026-10", &ours, &exceptions, &Statement { lines: st, ..Default::default() }, &Tolerance::default());
+    let ds = reconcile::reconcile(
+        "2026-10",
+        &ours,
+        &exceptions,
+        &Statement {
+            lines: st,
+            ..Default::default()
+        },
+        &Tolerance::default(),
+    );
     let mut found: Vec<faults::Label> = ds
         .iter()
-        .map(|d| faults::Label { account_id: d.account_id.clone(), item: d.item.clone(), charge_type: d.charge_type.clone(), class: d.class.clone() })
+        .map(|d| faults::Label {
+            account_id: d.account_id.clone(),
+            item: d.item.clone(),
+            charge_type: d.charge_type.clone(),
+            class: d.class.clone(),
+        })
         .collect();
     found.sort();
     assert_eq!(found, labels);

@@ -21,7 +21,9 @@ pub fn root() -> PathBuf {
 
 pub fn catalog() -> &'static Catalog {
     static CAT: OnceLock<Catalog> = OnceLock::new();
-    CAT.get_or_init(|| reckon::run::load_catalog(&root().join("data/catalog")).expect("shipped catalog loads"))
+    CAT.get_or_init(|| {
+        reckon::run::load_catalog(&root().join("data/catalog")).expect("shipped catalog loads")
+    })
 }
 
 pub fn d(s: &str) -> Decimal {
@@ -30,7 +32,9 @@ pub fn d(s: &str) -> Decimal {
 
 /// An instant from RFC 3339 text.
 pub fn t(s: &str) -> Micros {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .timestamp_micros()
 }
 
 pub fn oct() -> Period {
@@ -38,7 +42,16 @@ pub fn oct() -> Period {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn pkg(id: &str, account: &str, item: &str, kind: &str, size: &str, remaining: &str, from: &str, until: &str) -> Package {
+pub fn pkg(
+    id: &str,
+    account: &str,
+    item: &str,
+    kind: &str,
+    size: &str,
+    remaining: &str,
+    from: &str,
+    until: &str,
+) -> Package {
     Package {
         package_id: id.into(),
         account_id: account.into(),
@@ -59,11 +72,27 @@ pub fn pkg(id: &str, account: &str, item: &str, kind: &str, size: &str, remainin
 
 /// A free package active for the whole of October.
 pub fn free(id: &str, account: &str, item: &str, size: &str, remaining: &str) -> Package {
-    pkg(id, account, item, "free", size, remaining, "2026-01-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00")
+    pkg(
+        id,
+        account,
+        item,
+        "free",
+        size,
+        remaining,
+        "2026-01-01T00:00:00+08:00",
+        "2027-01-01T00:00:00+08:00",
+    )
 }
 
 /// A bucket of `quantity` measure units at `start` (an aligned bucket of one second).
-pub fn bucket(account: &str, item: &str, cycle_start: &str, start: &str, quantity: &str, events: u64) -> Bucket {
+pub fn bucket(
+    account: &str,
+    item: &str,
+    cycle_start: &str,
+    start: &str,
+    quantity: &str,
+    events: u64,
+) -> Bucket {
     let s = t(start);
     Bucket {
         account_id: account.into(),
@@ -82,7 +111,14 @@ pub fn bucket(account: &str, item: &str, cycle_start: &str, start: &str, quantit
 
 /// A monthly-cycle bucket in October.
 pub fn oct_bucket(account: &str, item: &str, start: &str, quantity: &str, events: u64) -> Bucket {
-    bucket(account, item, "2026-10-01T00:00:00+08:00", start, quantity, events)
+    bucket(
+        account,
+        item,
+        "2026-10-01T00:00:00+08:00",
+        start,
+        quantity,
+        events,
+    )
 }
 
 pub fn setting(account: &str, product: &str, postpaid: Option<bool>) -> AccountSetting {
@@ -117,7 +153,10 @@ pub fn input(account: &str) -> AccountInput {
 }
 
 pub fn usage_lines<'a>(r: &'a AccountResult, item: &str) -> Vec<&'a InvoiceLine> {
-    r.lines.iter().filter(|l| l.charge_type == "usage" && l.item == item).collect()
+    r.lines
+        .iter()
+        .filter(|l| l.charge_type == "usage" && l.item == item)
+        .collect()
 }
 
 pub fn only_usage<'a>(r: &'a AccountResult, item: &str) -> &'a InvoiceLine {
@@ -127,7 +166,10 @@ pub fn only_usage<'a>(r: &'a AccountResult, item: &str) -> &'a InvoiceLine {
 }
 
 pub fn ledger<'a>(r: &'a AccountResult, id: &str) -> &'a LedgerRow {
-    r.ledger.iter().find(|l| l.package.package_id == id).expect("ledger row")
+    r.ledger
+        .iter()
+        .find(|l| l.package.package_id == id)
+        .expect("ledger row")
 }
 
 /// Write CSV text files into a directory.
