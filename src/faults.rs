@@ -257,7 +257,7 @@ pub fn inject(
 }
 
 /// Write statement lines as a canonical statement CSV (the data contract's
-/// columns, then `line_id` and `cycle_start`).
+/// columns, then `line_id` and `cycle_start`: [`crate::statement::CANONICAL_FIELDS`]).
 pub fn write_canonical(
     path: &std::path::Path,
     lines: &[StatementLine],
@@ -267,20 +267,8 @@ pub fn write_canonical(
         message: e.to_string(),
     };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
-    w.write_record([
-        "account_id",
-        "item",
-        "charge_type",
-        "billing_period",
-        "usage_quantity",
-        "deducted_quantity",
-        "billed_quantity",
-        "unit_price",
-        "amount",
-        "currency",
-        "line_id",
-    ])
-    .map_err(err)?;
+    w.write_record(crate::statement::CANONICAL_FIELDS)
+        .map_err(err)?;
     let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
     for l in lines {
         w.write_record([
@@ -295,6 +283,9 @@ pub fn write_canonical(
             format!("{:.2}", l.amount),
             l.currency.clone(),
             l.line_id.clone().unwrap_or_default(),
+            l.cycle_start
+                .map(|t| crate::period::format_time(t, 0))
+                .unwrap_or_default(),
         ])
         .map_err(err)?;
     }

@@ -171,7 +171,9 @@ const FOCUS_FIELDS: &[&str] = &[
     "line_id",
     "x_charge_type",
 ];
-const CANONICAL_FIELDS: &[&str] = &[
+/// The canonical statement's columns (the data contract's, then `line_id`
+/// and `cycle_start`); also what [`crate::faults::write_canonical`] writes.
+pub const CANONICAL_FIELDS: &[&str] = &[
     "account_id",
     "item",
     "charge_type",

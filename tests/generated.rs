@@ -17,6 +17,20 @@ fn reckon(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The named columns of every row of a CSV file.
+fn columns<const N: usize>(path: &std::path::Path, names: [&str; N]) -> Vec<[String; N]> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    let at: Vec<usize> = names
+        .iter()
+        .map(|n| h.iter().position(|x| x == *n).unwrap())
+        .collect();
+    r.records()
+        .map(|x| x.unwrap())
+        .map(|x| std::array::from_fn(|k| x[at[k]].to_string()))
+        .collect()
+}
+
 fn csv_rows(path: &std::path::Path) -> Vec<csv::StringRecord> {
     let mut r = csv::Reader::from_path(path).unwrap();
     r.records().map(|x| x.unwrap()).collect()
@@ -76,21 +90,13 @@ fn a_generated_month_reconciles_to_exactly_its_injected_faults() {
         .collect();
     let classes: BTreeSet<&str> = labels.iter().map(|l| l.3.as_str()).collect();
     assert_eq!(classes.len(), 9, "every class injected: {classes:?}");
-    let mut r = csv::Reader::from_path(out.join("discrepancies.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
-    let found: BTreeSet<(String, String, String, String)> = r
-        .records()
-        .map(|x| x.unwrap())
-        .map(|x| {
-            (
-                x[at("account_id")].to_string(),
-                x[at("item")].to_string(),
-                x[at("charge_type")].to_string(),
-                x[at("class")].to_string(),
-            )
-        })
-        .collect();
+    let found: BTreeSet<(String, String, String, String)> = columns(
+        &out.join("discrepancies.csv"),
+        ["account_id", "item", "charge_type", "class"],
+    )
+    .into_iter()
+    .map(|[a, i, c, k]| (a, i, c, k))
+    .collect();
     let missed: Vec<_> = labels.difference(&found).collect();
     let extra: Vec<_> = found.difference(&labels).collect();
     assert!(
@@ -159,22 +165,11 @@ fn a_generated_month_reconciles_to_exactly_its_injected_faults() {
     );
     // Same keys, classes and money (diff reads the 6-decimal CSV, so a summed
     // minute quantity may differ in its last written digit).
-    let key = |dir: &std::path::Path| -> Vec<(String, String, String, String, String)> {
-        let mut r = csv::Reader::from_path(dir.join("discrepancies.csv")).unwrap();
-        let h = r.headers().unwrap().clone();
-        let at = |n: &str| h.iter().position(|x| x == n).unwrap();
-        r.records()
-            .map(|x| x.unwrap())
-            .map(|x| {
-                (
-                    x[at("account_id")].into(),
-                    x[at("item")].into(),
-                    x[at("class")].into(),
-                    x[at("delta_amount")].into(),
-                    x[at("currency")].into(),
-                )
-            })
-            .collect()
+    let key = |dir: &std::path::Path| {
+        columns(
+            &dir.join("discrepancies.csv"),
+            ["account_id", "item", "class", "delta_amount", "currency"],
+        )
     };
     assert_eq!(key(&out), key(&out3));
 }
