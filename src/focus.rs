@@ -860,13 +860,23 @@ pub fn focus_frame(rows: &[FocusRow], csv: bool) -> Result<DataFrame> {
             Values::Int(v) => Column::new(name.into(), v),
             Values::Dec(v, min) => {
                 let scale = scale_of(&v, min);
-                let text: Vec<Option<String>> =
-                    v.iter().map(|d| d.map(|d| dec_text(d, scale))).collect();
-                let c = Column::new(name.into(), text);
                 if csv {
-                    c
+                    let text: Vec<Option<String>> =
+                        v.iter().map(|d| d.map(|d| dec_text(d, scale))).collect();
+                    Column::new(name.into(), text)
                 } else {
-                    c.cast(&DataType::Decimal(38, scale as usize))?
+                    // The scale keeps every value exact: the mantissa at that scale.
+                    let mantissas = v.iter().map(|d| {
+                        d.map(|d| {
+                            let mut r = d;
+                            r.rescale(scale);
+                            r.mantissa()
+                        })
+                    });
+                    Int128Chunked::from_iter_options(name.into(), mantissas)
+                        .into_decimal(38, scale as usize)?
+                        .into_series()
+                        .into_column()
                 }
             }
             Values::Time(v) => {

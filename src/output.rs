@@ -68,13 +68,26 @@ impl Table {
                 Col::Int(n, v) => Column::new((*n).into(), v),
                 Col::Bool(n, v) => Column::new((*n).into(), v),
                 Col::Dec(n, scale, v) => {
-                    let text: Vec<Option<String>> =
-                        v.iter().map(|d| d.map(|d| fixed(d, *scale))).collect();
-                    let s = Column::new((*n).into(), text);
                     if csv {
-                        s
+                        let text: Vec<Option<String>> =
+                            v.iter().map(|d| d.map(|d| fixed(d, *scale))).collect();
+                        Column::new((*n).into(), text)
                     } else {
-                        s.cast(&DataType::Decimal(38, *scale as usize))?
+                        // Exact: the mantissa at the column's scale, as Decimal(38, scale).
+                        let mantissas = v.iter().map(|d| {
+                            d.map(|d| {
+                                let mut r = d.round_dp_with_strategy(
+                                    *scale,
+                                    RoundingStrategy::MidpointAwayFromZero,
+                                );
+                                r.rescale(*scale);
+                                r.mantissa()
+                            })
+                        });
+                        Int128Chunked::from_iter_options((*n).into(), mantissas)
+                            .into_decimal(38, *scale as usize)?
+                            .into_series()
+                            .into_column()
                     }
                 }
                 Col::Time(n, v) => {

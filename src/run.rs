@@ -330,8 +330,10 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         }
         staging.write_frame("rejects", &ing.rejects)?;
         staging.write_frame("duplicates", &ing.duplicates)?;
-        crate::focus::write_focus(&staging, &month, &cat, &period)?;
         Ok(())
+    })?;
+    timings.time("write_focus", || {
+        crate::focus::write_focus(&staging, &month, &cat, &period)
     })?;
     let recon = match &opts.statement {
         Some(path) => Some(timings.time("reconcile", || {
