@@ -376,7 +376,7 @@ fn print_summary(s: &Summary, quiet: bool) {
         .collect();
     println!("exceptions: {exc} ({})", by_reason.join(", "));
     println!(
-        "outputs: invoice_lines, invoices, package_ledger, exceptions, rejects, duplicates (.parquet and .csv), manifest.json in {}",
+        "outputs: invoice_lines, invoices, package_ledger, exceptions, rejects, duplicates, focus (.parquet and .csv), manifest.json in {}",
         s.out.display()
     );
 }
