@@ -19,7 +19,7 @@ pub fn clean_statement(lines: &[InvoiceLine], period: &str) -> Vec<StatementLine
         .iter()
         .enumerate()
         .map(|(n, l)| {
-            let usage = l.charge_type == "usage";
+            let ours = crate::reconcile::OurLine::from_line(l);
             StatementLine {
                 source_file: "generated".into(),
                 source_row: n as u64 + 2,
@@ -32,13 +32,8 @@ pub fn clean_statement(lines: &[InvoiceLine], period: &str) -> Vec<StatementLine
                 billing_period: period.to_string(),
                 cycle_start: Some(l.cycle_start),
                 usage_quantity: Some(l.usage_quantity),
-                deducted_quantity: usage
-                    .then(|| l.free_quantity + l.campaign_quantity + l.prepaid_quantity),
-                billed_quantity: Some(if usage {
-                    l.postpaid_quantity
-                } else {
-                    l.usage_quantity
-                }),
+                deducted_quantity: (l.charge_type == "usage").then_some(ours.deducted),
+                billed_quantity: Some(ours.billed),
                 unit_price: l.unit_price,
                 amount: l.amount,
                 currency: l.currency.clone(),

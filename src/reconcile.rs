@@ -32,28 +32,50 @@ pub struct OurLine {
 }
 
 impl OurLine {
-    pub fn from_line(l: &InvoiceLine) -> OurLine {
-        let usage = l.charge_type == "usage";
+    /// From an invoice line's figures. Usage lines split into package-covered
+    /// (`deducted`) and postpaid (`billed`) quantities; one-off lines bill
+    /// their whole quantity.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        account_id: String,
+        item: String,
+        charge_type: String,
+        usage: Decimal,
+        packaged: Decimal,
+        postpaid: Decimal,
+        refused: Decimal,
+        unit_price: Option<Decimal>,
+        amount: Decimal,
+        currency: String,
+    ) -> OurLine {
+        let is_usage = charge_type == "usage";
         OurLine {
-            account_id: l.account_id.clone(),
-            item: l.item.clone(),
-            charge_type: l.charge_type.clone(),
-            usage: l.usage_quantity,
-            deducted: if usage {
-                l.free_quantity + l.campaign_quantity + l.prepaid_quantity
-            } else {
-                Decimal::ZERO
-            },
-            billed: if usage {
-                l.postpaid_quantity
-            } else {
-                l.usage_quantity
-            },
-            refused: l.refused_quantity,
-            unit_price: l.unit_price,
-            amount: l.amount,
-            currency: l.currency.clone(),
+            account_id,
+            item,
+            charge_type,
+            usage,
+            deducted: if is_usage { packaged } else { Decimal::ZERO },
+            billed: if is_usage { postpaid } else { usage },
+            refused,
+            unit_price,
+            amount,
+            currency,
         }
+    }
+
+    pub fn from_line(l: &InvoiceLine) -> OurLine {
+        OurLine::new(
+            l.account_id.clone(),
+            l.item.clone(),
+            l.charge_type.clone(),
+            l.usage_quantity,
+            l.free_quantity + l.campaign_quantity + l.prepaid_quantity,
+            l.postpaid_quantity,
+            l.refused_quantity,
+            l.unit_price,
+            l.amount,
+            l.currency.clone(),
+        )
     }
 }
 
@@ -102,29 +124,23 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
                 )
             })
         };
-        let charge_type = rec.get(ix[2]).unwrap_or("").to_string();
-        let usage = charge_type == "usage";
         let price = rec.get(ix[9]).unwrap_or("");
-        out.push(OurLine {
-            account_id: rec.get(ix[0]).unwrap_or("").to_string(),
-            item: rec.get(ix[1]).unwrap_or("").to_string(),
-            usage: dec(3)?,
-            deducted: if usage {
-                dec(4)? + dec(5)? + dec(6)?
-            } else {
-                Decimal::ZERO
-            },
-            billed: if usage { dec(7)? } else { dec(3)? },
-            refused: dec(8)?,
-            unit_price: if price.is_empty() {
+        out.push(OurLine::new(
+            rec.get(ix[0]).unwrap_or("").to_string(),
+            rec.get(ix[1]).unwrap_or("").to_string(),
+            rec.get(ix[2]).unwrap_or("").to_string(),
+            dec(3)?,
+            dec(4)? + dec(5)? + dec(6)?,
+            dec(7)?,
+            dec(8)?,
+            if price.is_empty() {
                 None
             } else {
                 Some(dec(9)?)
             },
-            amount: dec(10)?,
-            currency: rec.get(ix[11]).unwrap_or("").to_string(),
-            charge_type,
-        });
+            dec(10)?,
+            rec.get(ix[11]).unwrap_or("").to_string(),
+        ));
     }
     Ok(out)
 }
