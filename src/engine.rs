@@ -559,9 +559,9 @@ fn plain_exception(p: &Package, reason: &str, at: Micros, detail: String) -> Exc
     }
 }
 
-/// What a package cost: its own price, else the catalog's list price for a
-/// package of that kind and size.
-fn package_price(cat: &Catalog, p: &Package) -> Option<(Decimal, String)> {
+/// What a package cost, and in which currency: its own price, else the
+/// catalog's list price for a package of that kind and size.
+pub fn package_price(cat: &Catalog, p: &Package) -> Option<(Decimal, String)> {
     let (product, item) = cat.item(&p.item)?;
     let currency = p
         .currency

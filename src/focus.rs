@@ -220,17 +220,17 @@ fn num(x: Decimal) -> String {
     x.normalize().to_string()
 }
 
-/// What a package cost (its own price, else the catalog's list price for its
-/// kind and size), as the engine charges it.
-fn package_price(cat: &Catalog, p: &Package) -> Option<Decimal> {
-    if let Some(price) = p.price {
-        return Some(price);
-    }
-    let (_, item) = cat.item(&p.item)?;
-    item.packages
-        .iter()
-        .find(|s| s.kind == p.kind.as_str() && s.size == Some(p.size))
-        .and_then(|s| s.price)
+/// The commitment's display name: `Prepaid package P1 of 100 call`.
+fn package_name(kind: &str, pkg: Option<&Package>, unit: &str) -> Option<String> {
+    pkg.map(|p| {
+        format!(
+            "{} package {} of {} {}",
+            kind,
+            p.package_id,
+            p.size.normalize(),
+            unit
+        )
+    })
 }
 
 fn kind_title(kind: PackageKind) -> &'static str {
@@ -479,18 +479,10 @@ fn usage_rows(
         r.commitment_discount_id = Some(id.clone());
         r.commitment_discount_status = Some("Used");
         r.commitment_discount_type = Some(format!("{kind} Package"));
-        r.commitment_discount_name = pkg.map(|p| {
-            format!(
-                "{} package {} of {} {}",
-                kind,
-                p.package_id,
-                p.size.normalize(),
-                unit
-            )
-        });
+        r.commitment_discount_name = package_name(kind, pkg, &unit);
         // Amortised share of what the package cost (zero for free packages).
         if let Some(p) = pkg.filter(|p| !p.size.is_zero()) {
-            if let Some(price) = package_price(cat, p) {
+            if let Some((price, _)) = crate::engine::package_price(cat, p) {
                 r.effective_cost = (drawn * price / p.size).round_dp_with_strategy(
                     AMORTISED_SCALE,
                     RoundingStrategy::MidpointAwayFromZero,
@@ -621,15 +613,7 @@ fn package_row(
     r.pricing_category = "Committed";
     r.commitment_discount_id = Some(id.clone());
     r.commitment_discount_type = Some(format!("{kind} Package"));
-    r.commitment_discount_name = pkg.map(|p| {
-        format!(
-            "{} package {} of {} {}",
-            kind,
-            p.package_id,
-            p.size.normalize(),
-            unit
-        )
-    });
+    r.commitment_discount_name = package_name(kind, pkg, &unit);
     let size = pkg.map(|p| num(p.size)).unwrap_or_else(|| "?".into());
     r.sku_price_id = Some(format!(
         "{}:{}-package:{}",
