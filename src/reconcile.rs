@@ -6,7 +6,7 @@
 //! Vendor lines that repeat a line id are duplicates before anything else.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -79,21 +79,52 @@ impl OurLine {
     }
 }
 
-/// Read a finished run's `invoice_lines.csv` (for `reckon diff`).
-pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
-    let path = dir.join("invoice_lines.csv");
+/// The named columns of every row of a finished run's output CSV, in the
+/// order asked, with the file's path for messages.
+fn read_run_csv<const N: usize>(
+    dir: &Path,
+    file: &str,
+    names: [&str; N],
+) -> Result<(PathBuf, Vec<[String; N]>)> {
+    let path = dir.join(file);
     let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
     let headers = r
         .headers()
         .map_err(|e| Error::input(&path, e.to_string()))?
         .clone();
-    let idx = |name: &str| {
-        headers
+    let mut at = [0usize; N];
+    for (k, name) in names.iter().enumerate() {
+        at[k] = headers
             .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::input(&path, format!("missing column {name}")))
-    };
-    let cols = [
+            .position(|h| h == *name)
+            .ok_or_else(|| Error::input(&path, format!("missing column {name}")))?;
+    }
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| Error::input(&path, e.to_string()))?;
+        rows.push(std::array::from_fn(|k| {
+            rec.get(at[k]).unwrap_or("").to_string()
+        }));
+    }
+    Ok((path, rows))
+}
+
+/// A decimal cell of a run's output (empty = zero), or an error naming it.
+fn cell_decimal(path: &Path, row: usize, column: &str, v: &str) -> Result<Decimal> {
+    if v.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    Decimal::from_str(v).map_err(|_| {
+        Error::input(
+            path,
+            format!("row {}, column {column}: not a decimal: {v:?}", row + 2),
+        )
+    })
+}
+
+/// Read a finished run's `invoice_lines.csv` (for `reckon diff`).
+pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
+    const COLS: [&str; 12] = [
         "account_id",
         "item",
         "charge_type",
@@ -107,77 +138,50 @@ pub fn read_our_lines(dir: &Path) -> Result<Vec<OurLine>> {
         "amount",
         "currency",
     ];
-    let ix: Vec<usize> = cols.iter().map(|c| idx(c)).collect::<Result<_>>()?;
-    let mut out = Vec::new();
-    for (n, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| Error::input(&path, e.to_string()))?;
-        let row = n as u64 + 2;
-        let dec = |k: usize| -> Result<Decimal> {
-            let v = rec.get(ix[k]).unwrap_or("");
-            if v.is_empty() {
-                return Ok(Decimal::ZERO);
-            }
-            Decimal::from_str(v).map_err(|_| {
-                Error::input(
-                    &path,
-                    format!("row {row}, column {}: not a decimal: {v:?}", cols[k]),
-                )
-            })
-        };
-        let price = rec.get(ix[9]).unwrap_or("");
-        out.push(OurLine::new(
-            rec.get(ix[0]).unwrap_or("").to_string(),
-            rec.get(ix[1]).unwrap_or("").to_string(),
-            rec.get(ix[2]).unwrap_or("").to_string(),
-            dec(3)?,
-            dec(4)? + dec(5)? + dec(6)?,
-            dec(7)?,
-            dec(8)?,
-            if price.is_empty() {
-                None
-            } else {
-                Some(dec(9)?)
-            },
-            dec(10)?,
-            rec.get(ix[11]).unwrap_or("").to_string(),
-        ));
-    }
-    Ok(out)
+    let (path, rows) = read_run_csv(dir, "invoice_lines.csv", COLS)?;
+    rows.into_iter()
+        .enumerate()
+        .map(|(n, [account, item, charge, usage, free, campaign, prepaid, postpaid, refused, price, amount, currency])| {
+            let dec = |k: usize, v: &str| cell_decimal(&path, n, COLS[k], v);
+            Ok(OurLine::new(
+                account,
+                item,
+                charge,
+                dec(3, &usage)?,
+                dec(4, &free)? + dec(5, &campaign)? + dec(6, &prepaid)?,
+                dec(7, &postpaid)?,
+                dec(8, &refused)?,
+                if price.is_empty() { None } else { Some(dec(9, &price)?) },
+                dec(10, &amount)?,
+                currency,
+            ))
+        })
+        .collect()
 }
 
 /// Read a finished run's `exceptions.csv` (the refused usage matters here).
 pub fn read_exceptions(dir: &Path) -> Result<Vec<ExceptionRow>> {
-    let path = dir.join("exceptions.csv");
-    let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
-    let headers = r
-        .headers()
-        .map_err(|e| Error::input(&path, e.to_string()))?
-        .clone();
-    let at = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(a), Some(i), Some(reason), Some(q)) =
-        (at("account_id"), at("item"), at("reason"), at("quantity"))
-    else {
-        return Err(Error::input(
-            &path,
-            "missing account_id, item, reason or quantity column",
-        ));
-    };
-    let mut out = Vec::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| Error::input(&path, e.to_string()))?;
-        out.push(ExceptionRow {
-            account_id: rec.get(a).unwrap_or("").to_string(),
-            item: rec.get(i).unwrap_or("").to_string(),
-            event_id: None,
-            event_time: None,
-            reason: rec.get(reason).unwrap_or("").to_string(),
-            quantity: Decimal::from_str(rec.get(q).unwrap_or("0")).unwrap_or_default(),
-            package_id: None,
-            events: 0,
-            detail: String::new(),
-        });
-    }
-    Ok(out)
+    let (path, rows) = read_run_csv(
+        dir,
+        "exceptions.csv",
+        ["account_id", "item", "reason", "quantity"],
+    )?;
+    rows.into_iter()
+        .enumerate()
+        .map(|(n, [account_id, item, reason, quantity])| {
+            Ok(ExceptionRow {
+                account_id,
+                item,
+                event_id: None,
+                event_time: None,
+                reason,
+                quantity: cell_decimal(&path, n, "quantity", &quantity)?,
+                package_id: None,
+                events: 0,
+                detail: String::new(),
+            })
+        })
+        .collect()
 }
 
 /// Differences inside these bounds count as matched (per currency).
