@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::catalog::{Catalog, Measure};
 use crate::error::{Error, Result};
@@ -289,13 +290,85 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
     )?;
     write_parquet(&mut subs, &opts.out.join("subscriptions.parquet"))?;
 
-    // Usage, part by part. A few heavy accounts (skewed pick), 2% failed
-    // calls, 0.05% repeated event ids.
-    let part_rows = opts.part_rows.max(1);
-    let mut written = 0u64;
-    let mut part = 0usize;
-    while written < opts.events {
-        let n = (opts.events - written).min(part_rows as u64) as usize;
+    // Usage, part by part on rayon; each part draws from its own ChaCha
+    // stream, so the files are the same whatever the thread count.
+    let part_rows = opts.part_rows.max(1) as u64;
+    let parts = opts.events.div_ceil(part_rows) as usize;
+    let weights: Vec<Vec<(usize, f64)>> = accts.iter().map(|a| item_weights(a, &items)).collect();
+    let gen = PartGen {
+        opts,
+        items: &items,
+        accts: &accts,
+        weights: &weights,
+        dir: &usage_dir,
+    };
+    (0..parts)
+        .into_par_iter()
+        .map(|part| {
+            let first = part as u64 * part_rows;
+            let n = (opts.events - first).min(part_rows) as usize;
+            gen.part(part, first, n)
+        })
+        .collect::<Result<Vec<()>>>()?;
+    let written = opts.events;
+    let part = parts;
+    let labels = match opts.statement_faults {
+        Some(n) => Some(write_statement(cat, opts, n)?),
+        None => None,
+    };
+    Ok(GenSummary {
+        out: opts.out.clone(),
+        accounts: opts.accounts,
+        events: written,
+        parts: part,
+        packages: n_packages,
+        subscriptions: n_subs,
+        labels,
+    })
+}
+
+/// Share of API calls per product. Image calls are many and cheap; IMS video
+/// production jobs are few (and bill hourly, so each one is nearly always its
+/// own invoice line). Products not named here weigh like image APIs.
+fn product_weight(product: &str) -> f64 {
+    match product {
+        "alibaba.ims" => 1.0,
+        "tencent.video_understanding" => 20.0,
+        "tencent.image_animate" => 15.0,
+        _ => 32.0,
+    }
+}
+
+/// An account's items with cumulative call weights: its products by
+/// [`product_weight`], split evenly over each product's items.
+fn item_weights(a: &Acct, items: &[GenItem]) -> Vec<(usize, f64)> {
+    let mut out = Vec::with_capacity(a.items.len());
+    let mut acc = 0.0;
+    for &k in &a.items {
+        let p = &items[k].product;
+        let siblings = a.items.iter().filter(|&&j| &items[j].product == p).count();
+        acc += product_weight(p) / siblings as f64;
+        out.push((k, acc));
+    }
+    out
+}
+
+struct PartGen<'a> {
+    opts: &'a GenOptions,
+    items: &'a [GenItem],
+    accts: &'a [Acct],
+    weights: &'a [Vec<(usize, f64)>],
+    dir: &'a Path,
+}
+
+impl PartGen<'_> {
+    /// One usage part file: `n` events from global index `first`. A few heavy
+    /// accounts (skewed pick), 2% failed calls, 0.05% repeated event ids.
+    fn part(&self, part: usize, first: u64, n: usize) -> Result<()> {
+        let opts = self.opts;
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        rng.set_stream(part as u64 + 1);
+        let (start, end) = (opts.period.start(), opts.period.end());
         let mut ev_id = Vec::with_capacity(n);
         let mut acc = Vec::with_capacity(n);
         let mut item = Vec::with_capacity(n);
@@ -307,7 +380,7 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
         let mut preview: Vec<Option<bool>> = Vec::with_capacity(n);
         let mut res: Vec<Option<&str>> = Vec::with_capacity(n);
         for r in 0..n {
-            let idx = written + r as u64;
+            let idx = first + r as u64;
             let dup = r > 0 && rng.random_bool(0.0005);
             ev_id.push(if dup {
                 format!("e{:x}-{:011}", opts.seed, idx - 1)
@@ -315,8 +388,12 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
                 format!("e{:x}-{:011}", opts.seed, idx)
             });
             let u: f64 = rng.random();
-            let a = &accts[((u * u * u) * opts.accounts as f64) as usize % opts.accounts];
-            let it = &items[a.items[rng.random_range(0..a.items.len())]];
+            let ai = ((u * u * u) * opts.accounts as f64) as usize % opts.accounts;
+            let a = &self.accts[ai];
+            let w = &self.weights[ai];
+            let pick = rng.random::<f64>() * w.last().map_or(0.0, |x| x.1);
+            let k = w.iter().find(|x| pick < x.1).unwrap_or(&w[w.len() - 1]).0;
+            let it = &self.items[k];
             acc.push(a.id.clone());
             item.push(it.id.clone());
             t.push(start + rng.random_range(0..(end - start)));
@@ -370,23 +447,8 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
                 Column::new("resolution".into(), res),
             ],
         )?;
-        write_parquet(&mut df, &usage_dir.join(format!("part-{part:05}.parquet")))?;
-        written += n as u64;
-        part += 1;
+        write_parquet(&mut df, &self.dir.join(format!("part-{part:05}.parquet")))
     }
-    let labels = match opts.statement_faults {
-        Some(n) => Some(write_statement(cat, opts, n)?),
-        None => None,
-    };
-    Ok(GenSummary {
-        out: opts.out.clone(),
-        accounts: opts.accounts,
-        events: written,
-        parts: part,
-        packages: n_packages,
-        subscriptions: n_subs,
-        labels,
-    })
 }
 
 /// Close the generated month in memory, then write a statement that agrees
