@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # make bench: generate months if missing, then on the same files in the same
-# run time reckon's whole pipeline and the DuckDB baseline, and record wall
-# time, events per second and peak RSS in bench/results.csv.
+# run time reckon's whole pipeline (validate, dedupe, reduce, deduct, rate,
+# write every output, reconcile against the generated statement) and the bare
+# DuckDB baseline, and record events, wall time, events per second, peak RSS
+# and the ratio in bench/results.csv. Not part of `make test`.
 #   BENCH_SIZES="1000000 10000000 100000000"  BENCH_ACCOUNTS=100000
+#   BENCH_SLICES=8   also close the first size in 8 account slices and check
+#                    that their totals add up to the whole month's (0: skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reckon-target}"
-SIZES="${BENCH_SIZES:-1000000 10000000}"
+SIZES="${BENCH_SIZES:-1000000 10000000 100000000}"
 ACCOUNTS="${BENCH_ACCOUNTS:-100000}"
 DATA="${BENCH_DATA:-bench/data}"
+SLICES="${BENCH_SLICES:-8}"
 cargo build --release --locked
 RECKON="$CARGO_TARGET_DIR/release/reckon"
 if [ ! -x .venv-bench/bin/python ]; then
@@ -16,26 +21,63 @@ if [ ! -x .venv-bench/bin/python ]; then
   .venv-bench/bin/pip install --quiet -r bench/requirements.txt
 fi
 results=bench/results.csv
-[ -f "$results" ] || echo "date,engine,events,accounts,wall_s,events_per_s,peak_rss_mb,ratio_to_duckdb" > "$results"
-measure() { # prints "wall_s peak_rss_kb"
-  local log; log=$(mktemp)
-  /usr/bin/time -f "%e %M" -o "$log" "$@" > /dev/null
-  cat "$log"; rm -f "$log"
+header="date,engine,events,accounts,wall_s,events_per_s,peak_rss_mb,ratio_to_duckdb"
+[ -f "$results" ] || echo "$header" > "$results"
+measure() { # prints "wall_s peak_rss_kb"; the command's own output goes to $LOG
+  local t; t=$(mktemp)
+  /usr/bin/time -f "%e %M" -o "$t" "$@" >> "$LOG" 2>&1 || true
+  tail -n 1 "$t"; rm -f "$t"
 }
+printf '%-7s %12s %9s %14s %12s %8s\n' engine events wall_s events_per_s peak_rss_mb ratio
 for n in $SIZES; do
   dir="$DATA/m$n-a$ACCOUNTS"
+  LOG="$dir.log"
   if [ ! -f "$dir/.done" ]; then
     rm -rf "$dir"; mkdir -p "$dir"
-    "$RECKON" generate --accounts "$ACCOUNTS" --events "$n" --seed 42 --out "$dir"
+    echo "generating $n events for $ACCOUNTS accounts in $dir ..." >&2
+    "$RECKON" generate --accounts "$ACCOUNTS" --events "$n" --seed 42 \
+      --statement-faults 3 --out "$dir" >&2
     touch "$dir/.done"
   fi
+  : > "$LOG"
   read -r d_wall d_rss < <(measure .venv-bench/bin/python bench/duckdb_baseline.py "$dir/usage" "$dir/duckdb.parquet")
-  read -r r_wall r_rss < <(measure "$RECKON" run --quiet --period 2026-10 --input "$dir" --out "$dir/out")
+  read -r r_wall r_rss < <(measure "$RECKON" run --quiet --period 2026-10 --input "$dir" --out "$dir/out" \
+    --statement "$dir/statement.csv" --fail-on none)
+  grep -q "^reckon 2026-10: " "$LOG" || { echo "reckon run failed, see $LOG" >&2; cat "$LOG" >&2; exit 1; }
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   ratio=$(python3 -c "print(f'{$r_wall/$d_wall:.2f}' if $d_wall > 0 else '')")
   for row in "duckdb $d_wall $d_rss 1.00" "reckon $r_wall $r_rss $ratio"; do
     set -- $row
     eps=$(python3 -c "print(int($n/$2) if $2 > 0 else 0)")
-    echo "$now,$1,$n,$ACCOUNTS,$2,$eps,$(( $3 / 1024 )),$4" | tee -a "$results"
+    echo "$now,$1,$n,$ACCOUNTS,$2,$eps,$(( $3 / 1024 )),$4" >> "$results"
+    printf '%-7s %12s %9s %14s %12s %8s\n' "$1" "$n" "$2" "$eps" "$(( $3 / 1024 ))" "$4"
   done
+  python3 - "$dir/out/manifest.json" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+t = m["timings_seconds"]
+print("  reckon stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items(), key=lambda kv: -kv[1]) if v >= 0.05))
+print(f"  invoice lines {m['outputs']['invoice_lines']:,}; totals " + ", ".join(f"{c} {v}" for c, v in m["totals"].items()))
+EOF
 done
+
+# Exactness at scale: the first size closed in account slices adds up to the whole.
+if [ "$SLICES" -gt 0 ]; then
+  n=${SIZES%% *}; dir="$DATA/m$n-a$ACCOUNTS"
+  for k in $(seq 0 $((SLICES - 1))); do
+    "$RECKON" run --quiet --period 2026-10 --input "$dir" --out "$dir/slice-$k" --shard "$k/$SLICES" > /dev/null
+  done
+  python3 - "$dir" "$SLICES" <<'EOF'
+import json, sys
+from decimal import Decimal
+d, k = sys.argv[1], int(sys.argv[2])
+whole = {c: Decimal(v) for c, v in json.load(open(f"{d}/out/manifest.json"))["totals"].items()}
+parts = {}
+for i in range(k):
+    for c, v in json.load(open(f"{d}/slice-{i}/manifest.json"))["totals"].items():
+        parts[c] = parts.get(c, Decimal(0)) + Decimal(v)
+ok = whole == parts
+print(f"slices: {k} account slices add up to the whole month: {'yes' if ok else 'NO'} ({', '.join(f'{c} {v}' for c, v in sorted(parts.items()))})")
+sys.exit(0 if ok else 1)
+EOF
+fi

@@ -1,6 +1,5 @@
 //! The command line: `reckon run`, `reckon catalog check|show`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +47,12 @@ pub enum Command {
         /// Zone for naive timestamps (e.g. +08:00); without it they are rejected.
         #[arg(long)]
         assume_tz: Option<String>,
+        /// Close one slice of the accounts, K of N (0-based): usage is
+        /// validated and de-duplicated whole, then only accounts whose hash
+        /// falls in slice K are closed. The N slices' totals add up to the
+        /// whole month's.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         #[command(flatten)]
         recon: ReconArgs,
     },
@@ -154,6 +159,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             catalog,
             config,
             assume_tz,
+            shard,
             recon,
         } => {
             let cfg = match config {
@@ -165,7 +171,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 .as_deref()
                 .map(crate::catalog::parse_offset)
                 .transpose()?;
-            let spinner = progress(cli.quiet, &format!("closing {period}"));
             let summary = run::run(&RunOptions {
                 period: period.clone(),
                 input: input.clone(),
@@ -176,10 +181,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 statement: recon.statement.clone(),
                 statement_map: recon.statement_map.clone(),
                 tolerance: cfg.tolerance.clone().unwrap_or_default(),
+                progress: !cli.quiet,
+                shard: shard
+                    .as_deref()
+                    .map(crate::ingest::Shard::parse)
+                    .transpose()?,
             });
-            if let Some(s) = spinner {
-                s.finish_and_clear();
-            }
             let summary = summary?;
             print_summary(&summary, cli.quiet);
             Ok(match &summary.recon {
@@ -310,16 +317,6 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
         }
     }
-}
-
-fn progress(quiet: bool, msg: &str) -> Option<indicatif::ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.set_message(msg.to_string());
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(pb)
 }
 
 fn print_summary(s: &Summary, quiet: bool) {

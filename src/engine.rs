@@ -76,9 +76,22 @@ pub struct AccountResult {
 /// Run every account on rayon; results come back in input order, so the
 /// output does not depend on the thread count.
 pub fn run_accounts(ctx: &Context, inputs: Vec<AccountInput>) -> Vec<AccountResult> {
+    run_accounts_with(ctx, inputs, &|| {})
+}
+
+/// [`run_accounts`], calling `done` after each account (for a progress bar).
+pub fn run_accounts_with(
+    ctx: &Context,
+    inputs: Vec<AccountInput>,
+    done: &(dyn Fn() + Sync),
+) -> Vec<AccountResult> {
     inputs
         .into_par_iter()
-        .map(|a| run_account(ctx, a))
+        .map(|a| {
+            let r = run_account(ctx, a);
+            done();
+            r
+        })
         .collect()
 }
 

@@ -30,12 +30,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, Catalog, Measure};
 use crate::error::{Error, Result};
 use crate::model::{AccountSetting, Micros, Package, PackageKind, Subscription};
+use crate::progress::Timings;
 
 /// Options for one period's ingest.
 #[derive(Debug, Clone)]
@@ -82,6 +84,72 @@ pub struct Ingested {
     /// `account_id, item, event_id (when one), event_time (µs, first), quantity_micro (sum), events`.
     pub unknown_items: DataFrame,
     pub stats: Vec<TableStats>,
+}
+
+/// One slice of the accounts: `index` of `count` (`--shard INDEX/COUNT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parse `K/N` with `0 <= K < N`.
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || {
+            Error::Config(format!(
+                "--shard {s}: expected K/N with 0 <= K < N, e.g. 0/8"
+            ))
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the row's `account_id` falls in this slice.
+    fn expr(self) -> Expr {
+        let s = SHARD_SEEDS;
+        (col("account_id").hash(s[0], s[1], s[2], s[3]) % lit(u64::from(self.count)))
+            .eq(lit(u64::from(self.index)))
+    }
+
+    fn keeps(self, ids: &[&str]) -> Result<Vec<bool>> {
+        let df = df!("account_id" => ids)?
+            .lazy()
+            .select([self.expr().alias("k")])
+            .collect()?;
+        let k = df.column("k")?.bool()?;
+        Ok((0..k.len()).map(|i| k.get(i) == Some(true)).collect())
+    }
+}
+
+impl Ingested {
+    /// Only the accounts of `shard`, after validation and de-duplication of
+    /// the whole input (so a slice sees exactly the events the whole month
+    /// keeps). Rejects, duplicates and read counts stay those of the whole input.
+    pub fn shard(mut self, shard: Shard) -> Result<Ingested> {
+        self.usage = self.usage.filter(shard.expr());
+        self.unknown_items = self.unknown_items.lazy().filter(shard.expr()).collect()?;
+        fn keep<T>(v: Vec<T>, shard: Shard, id: impl Fn(&T) -> &str) -> Result<Vec<T>> {
+            let ids: Vec<&str> = v.iter().map(&id).collect();
+            let k = shard.keeps(&ids)?;
+            Ok(v.into_iter()
+                .zip(k)
+                .filter(|(_, k)| *k)
+                .map(|(x, _)| x)
+                .collect())
+        }
+        self.packages = keep(self.packages, shard, |p| &p.account_id)?;
+        self.accounts = keep(self.accounts, shard, |a| &a.account_id)?;
+        self.subscriptions = keep(self.subscriptions, shard, |s| &s.account_id)?;
+        Ok(self)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -185,6 +253,14 @@ fn m(name: &str) -> String {
 fn b(name: &str) -> String {
     format!("{name}__b")
 }
+/// Whether a non-text field has a value (non-blank text or a non-null typed value).
+fn p(name: &str) -> String {
+    format!("{name}__p")
+}
+/// A non-text field's column as read, kept for the text of failing rows.
+fn raw(name: &str) -> String {
+    format!("{name}__raw")
+}
 
 /// Index of the file in its table (file order).
 const FIDX: &str = "__fidx";
@@ -194,6 +270,22 @@ const IDX: &str = "__idx";
 const MICRO: i64 = 1_000_000;
 /// `FIDX * ROW_KEY + IDX` identifies a row of a table.
 const ROW_KEY: i64 = 1 << 40;
+/// Seeds of the event-id hash (any fixed values: the hash only picks candidates).
+const ID_SEEDS: [u64; 4] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xbf58_476d_1ce4_e5b9,
+    0x94d0_49bb_1331_11eb,
+    0x2545_f491_4f6c_dd1d,
+];
+/// Seeds of the account hash that assigns accounts to shards.
+const SHARD_SEEDS: [u64; 4] = [
+    0x6a09_e667_f3bc_c908,
+    0xbb67_ae85_84ca_a73b,
+    0x3c6e_f372_fe94_f82b,
+    0xa54f_f53a_5f1d_36f1,
+];
+/// Integer units a decimal may reach (12 integer digits).
+const MAX_UNITS: i64 = 1_000_000_000_000;
 
 /// A reject: `file, row, column, value, reason`.
 type Reject = (String, i64, String, Option<String>, String);
@@ -878,16 +970,101 @@ fn parsed_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> 
             .alias(t(name)),
         ),
     };
-    let mut out = vec![text.alias(name)];
+    let mut out = vec![text.clone().alias(name)];
+    if fld.kind != Kind::Text {
+        out.push(text.is_not_null().alias(p(name)));
+    }
     out.extend(parsed);
     out
+}
+
+/// The columns of one field for the event-level scan, without its text
+/// unless it is a text field: the presence flag and the parsed column, read
+/// straight from typed Parquet columns (no text round trip), and the raw
+/// column as `NAME__raw` for [`text_of_raw`] on the rows that fail.
+fn fast_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Vec<Expr> {
+    let name = fld.name;
+    let typed = !matches!(dtype, None | Some(DataType::Null | DataType::String));
+    if fld.kind == Kind::Text || !typed {
+        // Text fields, and anything read as text: the usual expressions,
+        // dropping the text of non-text fields (rebuilt from `__raw`).
+        let mut v = parsed_exprs(fld, dtype, opts);
+        if fld.kind != Kind::Text {
+            v[0] = match dtype {
+                None => null_str(),
+                Some(_) => col(name),
+            }
+            .alias(raw(name));
+        }
+        return v;
+    }
+    let parsed = match (fld.kind, dtype) {
+        (Kind::Dec, Some(d)) if d.is_integer() => {
+            let v = col(name).cast(DataType::Int64);
+            Some(
+                when(v.clone().gt_eq(lit(0i64)).and(v.clone().lt(lit(MAX_UNITS))))
+                    .then(v * lit(MICRO))
+                    .otherwise(null_i64()),
+            )
+        }
+        (Kind::Dec, Some(DataType::Decimal(_, scale))) if *scale <= 6 => {
+            let v = col(name)
+                .cast(DataType::Decimal(38, 6))
+                .to_physical()
+                .cast(DataType::Int64);
+            Some(
+                when(
+                    v.clone()
+                        .gt_eq(lit(0i64))
+                        .and(v.clone().lt(lit(MAX_UNITS * MICRO))),
+                )
+                .then(v)
+                .otherwise(null_i64()),
+            )
+        }
+        (Kind::Bool, Some(DataType::Boolean)) => Some(col(name)),
+        _ => None,
+    };
+    let Some(parsed) = parsed else {
+        // Typed but not fast (times, wide decimals): parse as today.
+        let mut v = parsed_exprs(fld, dtype, opts);
+        v[0] = col(name).alias(raw(name));
+        return v;
+    };
+    let suffix = match fld.kind {
+        Kind::Dec => m(name),
+        _ => b(name),
+    };
+    vec![
+        col(name).alias(raw(name)),
+        col(name).is_not_null().alias(p(name)),
+        parsed.alias(suffix),
+    ]
+}
+
+/// The text of a non-text field from its raw column (`NAME__raw`), as
+/// [`parsed_exprs`] makes it: stripped, blank as null.
+fn text_of_raw(fld: &Field, dtype: Option<&DataType>) -> Expr {
+    let rawc = match dtype {
+        None | Some(DataType::Null) => null_str(),
+        Some(DataType::String) => col(raw(fld.name)),
+        Some(_) => col(raw(fld.name)).cast(DataType::String),
+    };
+    let stripped = rawc.str().strip_chars(lit(NULL));
+    when(stripped.clone().str().len_bytes().eq(lit(0)))
+        .then(null_str())
+        .otherwise(stripped)
+        .alias(fld.name)
 }
 
 /// Whether a field of a normalised row is fine: present when required, and
 /// parsed when present. Never null.
 fn field_ok(fld: &Field) -> Expr {
     let name = fld.name;
-    let present = col(name).is_not_null();
+    let present = match fld.kind {
+        Kind::Text => col(name).is_not_null(),
+        _ => col(p(name)),
+    };
     let parsed = match fld.kind {
         Kind::Text => present.clone(),
         Kind::Time => col(t(name)).is_not_null(),
@@ -998,6 +1175,31 @@ impl Table {
 
 /// Normalise one file: row position, then the expressions of every field.
 fn normalize(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) -> LazyFrame {
+    let exprs = fields
+        .iter()
+        .flat_map(|fld| parsed_exprs(fld, src.schema.get(fld.name), opts));
+    indexed(src, fidx, exprs)
+}
+
+/// [`normalize`] for the event-level scans ([`fast_exprs`]).
+fn normalize_fast(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) -> LazyFrame {
+    let exprs = fields
+        .iter()
+        .flat_map(|fld| fast_exprs(fld, src.schema.get(fld.name), opts));
+    indexed(src, fidx, exprs)
+}
+
+/// The raw columns [`fast_exprs`] adds.
+fn raw_cols(fields: &[Field]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|f| f.kind != Kind::Text)
+        .map(|f| raw(f.name))
+        .collect()
+}
+
+/// One file's rows (blank CSV lines left out) with `FIDX`, `IDX` and `exprs`.
+fn indexed(src: &Source, fidx: i64, exprs: impl Iterator<Item = Expr>) -> LazyFrame {
     let mut lf = src.lf.clone().with_row_index(IDX, None);
     if let RowNumbers::Csv(layout) = &src.rows {
         if !layout.blank.is_empty() {
@@ -1005,14 +1207,12 @@ fn normalize(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) ->
             lf = lf.filter(col(IDX).cast(DataType::Int64).is_in(blank, false).not());
         }
     }
-    let mut exprs = vec![
+    let mut all = vec![
         lit(fidx).cast(DataType::Int64).alias(FIDX),
         col(IDX).cast(DataType::Int64).alias(IDX),
     ];
-    for fld in fields {
-        exprs.extend(parsed_exprs(fld, src.schema.get(fld.name), opts));
-    }
-    lf.select(exprs)
+    all.extend(exprs);
+    lf.select(all)
 }
 
 /// Find, open and normalise every file of a table (`None`: an optional table that is absent).
@@ -1037,8 +1237,9 @@ fn scan_table(
     } else {
         dir.join(table)
     };
+    // In parallel: each Parquet file is hashed (SHA-256) for the manifest.
     let sources = files
-        .iter()
+        .par_iter()
         .map(|p| open_source(p, fields, table, opts))
         .collect::<Result<Vec<_>>>()?;
     let frames: Vec<LazyFrame> = sources
@@ -1089,78 +1290,93 @@ fn push_rejects(
 
 /// Read and validate the input directory.
 pub fn ingest(input: &Path, catalog: &Catalog, opts: &IngestOptions) -> Result<Ingested> {
+    ingest_timed(input, catalog, opts, &mut Timings::default())
+}
+
+/// [`ingest`], timing its stages (`scan_validate`, `dedupe`, `small_tables`).
+pub fn ingest_timed(
+    input: &Path,
+    catalog: &Catalog,
+    opts: &IngestOptions,
+    timings: &mut Timings,
+) -> Result<Ingested> {
     if !input.is_dir() {
         return Err(Error::input(input, "input directory not found"));
     }
     let mut rejects: Vec<Reject> = Vec::new();
     let mut stats = Vec::new();
 
-    let usage = read_usage(input, catalog, opts, &mut rejects, &mut stats)?;
+    let usage = read_usage(input, catalog, opts, &mut rejects, &mut stats, timings)?;
+    timings
+        .time("small_tables", || {
+            let packages = small_table(
+                input,
+                "packages",
+                PACKAGES,
+                true,
+                opts,
+                &mut rejects,
+                &mut stats,
+                Unique {
+                    column: "package_id",
+                    reason: "duplicate_package_id",
+                    key: |p: &Package| p.package_id.clone(),
+                },
+                |row, rej| package_row(catalog, row, rej),
+            )?;
+            let accounts = small_table(
+                input,
+                "accounts",
+                ACCOUNTS,
+                false,
+                opts,
+                &mut rejects,
+                &mut stats,
+                Unique {
+                    column: "product",
+                    reason: "duplicate_account_product",
+                    key: |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product),
+                },
+                |row, rej| account_row(catalog, row, rej),
+            )?;
+            let subscriptions = small_table(
+                input,
+                "subscriptions",
+                SUBSCRIPTIONS,
+                false,
+                opts,
+                &mut rejects,
+                &mut stats,
+                Unique {
+                    column: "subscription_id",
+                    reason: "duplicate_subscription_id",
+                    key: |s: &Subscription| s.subscription_id.clone(),
+                },
+                |row, rej| subscription_row(catalog, row, rej),
+            )?;
 
-    let packages = small_table(
-        input,
-        "packages",
-        PACKAGES,
-        true,
-        opts,
-        &mut rejects,
-        &mut stats,
-        Unique {
-            column: "package_id",
-            reason: "duplicate_package_id",
-            key: |p: &Package| p.package_id.clone(),
-        },
-        |row, rej| package_row(catalog, row, rej),
-    )?;
-    let accounts = small_table(
-        input,
-        "accounts",
-        ACCOUNTS,
-        false,
-        opts,
-        &mut rejects,
-        &mut stats,
-        Unique {
-            column: "product",
-            reason: "duplicate_account_product",
-            key: |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product),
-        },
-        |row, rej| account_row(catalog, row, rej),
-    )?;
-    let subscriptions = small_table(
-        input,
-        "subscriptions",
-        SUBSCRIPTIONS,
-        false,
-        opts,
-        &mut rejects,
-        &mut stats,
-        Unique {
-            column: "subscription_id",
-            reason: "duplicate_subscription_id",
-            key: |s: &Subscription| s.subscription_id.clone(),
-        },
-        |row, rej| subscription_row(catalog, row, rej),
-    )?;
-
-    rejects.sort();
-    let rejects = df!(
-        "file" => rejects.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
-        "row" => rejects.iter().map(|x| x.1).collect::<Vec<_>>(),
-        "column" => rejects.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
-        "value" => rejects.iter().map(|x| x.3.clone()).collect::<Vec<_>>(),
-        "reason" => rejects.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
-    )?;
-    Ok(Ingested {
-        usage: usage.frame,
-        packages,
-        accounts,
-        subscriptions,
-        rejects,
-        duplicates: usage.duplicates,
-        unknown_items: usage.unknown_items,
-        stats,
-    })
+            Ok((packages, accounts, subscriptions))
+        })
+        .and_then(|(packages, accounts, subscriptions)| {
+            rejects.sort();
+            let rejects = df!(
+                "file" => rejects.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+                "row" => rejects.iter().map(|x| x.1).collect::<Vec<_>>(),
+                "column" => rejects.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
+                "value" => rejects.iter().map(|x| x.3.clone()).collect::<Vec<_>>(),
+                "reason" => rejects.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
+            )?;
+            Ok(Ingested {
+                usage: usage.frame,
+                packages,
+                accounts,
+                subscriptions,
+                rejects,
+                duplicates: usage.duplicates,
+                unknown_items: usage.unknown_items,
+                stats,
+            })
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -1230,15 +1446,15 @@ fn usage_checks(catalog: &Catalog, opts: &IngestOptions) -> Vec<Check> {
         ),
         (
             "input_seconds",
-            col("input_seconds")
-                .is_null()
+            col(p("input_seconds"))
+                .not()
                 .and(col("item").is_in(string_list(&needs_input), false)),
             "missing_value: input_seconds is required for this item",
         ),
         (
             "output_seconds",
-            col("output_seconds")
-                .is_null()
+            col(p("output_seconds"))
+                .not()
                 .and(col("item").is_in(string_list(&needs_output), false)),
             "missing_value: output_seconds is required for this item",
         ),
@@ -1260,6 +1476,7 @@ fn read_usage(
     opts: &IngestOptions,
     rejects: &mut Vec<Reject>,
     stats: &mut Vec<TableStats>,
+    timings: &mut Timings,
 ) -> Result<Usage> {
     let table = scan_table(input, "usage", USAGE, true, opts)?
         .ok_or_else(|| Error::input(input.join("usage"), "required table usage not found"))?;
@@ -1268,63 +1485,99 @@ fn read_usage(
     let is_valid = checks
         .iter()
         .fold(fields_ok(USAGE), |acc, c| acc.and(c.fails.clone().not()));
+    let raws = raw_cols(USAGE);
+    let fast: Vec<(LazyFrame, &Source)> = table
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, src)| (normalize_fast(src, i as i64, USAGE, opts), src))
+        .collect();
 
-    // Pass 1: the bad rows (few), with their reasons, for rejects and the
-    // unknown-item summary. A check's reason is added where the field has none.
-    let bad_rows = with_reasons(
-        table.frame.clone().filter(is_valid.clone().not()),
-        USAGE,
-        opts,
-    )
-    .with_columns(
-        checks
-            .iter()
-            .map(|c| {
-                let rc = r(c.field);
-                when(col(rc.as_str()).is_null().and(c.fails.clone()))
-                    .then(lit(c.reason))
-                    .otherwise(col(rc.as_str()))
-                    .alias(rc)
-            })
+    // The bad rows (few), with their reasons, for rejects and the
+    // unknown-item summary: the text of typed columns is made for them only.
+    // A check's reason is added where the field has none.
+    let bad_frames = fast
+        .iter()
+        .map(|(lf, src)| {
+            lf.clone()
+                .filter(is_valid.clone().not())
+                .with_columns(
+                    USAGE
+                        .iter()
+                        .filter(|f| f.kind != Kind::Text)
+                        .map(|f| text_of_raw(f, src.schema.get(f.name)))
+                        .collect::<Vec<_>>(),
+                )
+                .drop(cols(raws.clone()))
+        })
+        .collect::<Vec<_>>();
+    let bad_rows = with_reasons(concat(bad_frames, UnionArgs::default())?, USAGE, opts)
+        .with_columns(
+            checks
+                .iter()
+                .map(|c| {
+                    let rc = r(c.field);
+                    when(col(rc.as_str()).is_null().and(c.fails.clone()))
+                        .then(lit(c.reason))
+                        .otherwise(col(rc.as_str()))
+                        .alias(rc)
+                })
+                .collect::<Vec<_>>(),
+        );
+
+    // The valid rows, and in the same scan which event ids may repeat among
+    // them: ids are grouped by a 64-bit hash (8 bytes a row, not the text);
+    // a repeated hash only makes its rows candidates, and the exact text
+    // decides below, so a hash collision can never merge two events.
+    let valid = concat(
+        fast.iter()
+            .map(|(lf, _)| lf.clone().filter(is_valid.clone()).drop(cols(raws.clone())))
             .collect::<Vec<_>>(),
-    );
-    let bad = collect_streaming(bad_rows).map_err(|e| table.read_error(e))?;
+        UnionArgs::default(),
+    )?;
+    let id_hash = || col("event_id").hash(ID_SEEDS[0], ID_SEEDS[1], ID_SEEDS[2], ID_SEEDS[3]);
+    let summary = valid
+        .clone()
+        .select([id_hash().alias("_h")])
+        .group_by([col("_h")])
+        .agg([len().cast(DataType::Int64).alias("n")])
+        .select([
+            col("n").sum().alias("valid"),
+            col("_h")
+                .filter(col("n").gt(lit(1)))
+                .implode(false)
+                .alias("repeated"),
+        ]);
+    let mut both = timings.time("scan_validate", || {
+        LazyFrame::collect_all_with_engine(
+            vec![bad_rows.logical_plan, summary.logical_plan],
+            Engine::Streaming,
+            OptFlags::default(),
+        )
+        .map_err(|e| table.read_error(e))
+    })?;
+    let summary = both.pop().expect("two plans");
+    let bad = both.pop().expect("two plans");
     push_rejects(rejects, &table, &bad, USAGE)?;
     let unknown_items = unknown_items(&bad)?;
-
-    // Pass 2: how many valid rows, and which event ids repeat among them.
-    let valid = table.frame.clone().filter(is_valid);
-    let summary = collect_streaming(
-        valid
-            .clone()
-            .group_by([col("event_id")])
-            .agg([len().cast(DataType::Int64).alias("n")])
-            .select([
-                col("n").sum().alias("valid"),
-                col("event_id")
-                    .filter(col("n").gt(lit(1)))
-                    .implode(false)
-                    .alias("repeated"),
-            ]),
-    )
-    .map_err(|e| table.read_error(e))?;
     let valid_rows = summary.column("valid")?.i64()?.get(0).unwrap_or(0) as u64;
     let repeated = summary.column("repeated")?.list()?.get_as_series(0);
 
-    // Pass 3 (only with repeats): where each repeated id occurs.
-    let (duplicates, dropped) = match repeated.filter(|s| !s.is_empty()) {
-        Some(ids) => {
-            let rows = collect_streaming(
-                valid
-                    .clone()
-                    .filter(col("event_id").is_in(lit(ids).implode(false), false))
-                    .select([col("event_id"), col(FIDX), col(IDX)]),
-            )
-            .map_err(|e| table.read_error(e))?;
-            duplicate_rows(&table, &rows)?
-        }
-        None => (duplicate_frame(Vec::new())?, Vec::new()),
-    };
+    // Only with repeats: where each candidate id occurs, exactly.
+    let (duplicates, dropped) =
+        timings.time("dedupe", || match repeated.filter(|s| !s.is_empty()) {
+            Some(hashes) => {
+                let rows = collect_streaming(
+                    valid
+                        .clone()
+                        .filter(id_hash().is_in(lit(hashes).implode(false), false))
+                        .select([col("event_id"), col(FIDX), col(IDX)]),
+                )
+                .map_err(|e| table.read_error(e))?;
+                duplicate_rows(&table, &rows)
+            }
+            None => Ok((duplicate_frame(Vec::new())?, Vec::new())),
+        })?;
 
     let read = table.read();
     let rejected = bad.height() as u64;

@@ -13,6 +13,7 @@ pub mod model;
 pub mod output;
 pub mod period;
 pub mod policy;
+pub mod progress;
 pub mod recon_model;
 pub mod recon_run;
 pub mod reconcile;

@@ -34,6 +34,9 @@ const LEVELS: [(&str, i64); 4] = [
     ("minute", MINUTE),
     ("second", SECOND),
 ];
+/// Events a bucket may hold for an exact i64 sum of whole units: each event
+/// is below 10^12 units, so fewer than 9.2 million cannot overflow.
+const MAX_EVENTS_I64: i64 = 9_000_000;
 /// Stand-in width for the month cycle (wider than any fixed level).
 const MONTH_W: i64 = i64::MAX;
 
@@ -136,7 +139,50 @@ fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<Lazy
         ]))
 }
 
-/// The marked (cut) buckets per level, in local micro-units.
+/// Seeds of the bucket-key hashes (any fixed values; see [`pair_key`]).
+const KEY_SEEDS: [[u64; 4]; 3] = [
+    [
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ],
+    [
+        0x4528_21e6_38d0_1377,
+        0xbe54_66cf_34e9_0c6c,
+        0xc0ac_29b7_c97c_50dd,
+        0x3f84_d5b5_b547_0917,
+    ],
+    [
+        0x9216_d5d9_8979_fb1b,
+        0xd131_0ba6_98df_b5ac,
+        0x2ffd_72db_d01a_dfb7,
+        0xb8e1_afed_6a26_7e96,
+    ],
+];
+
+/// A 64-bit key of (account, item). Keys only decide whether a bucket is
+/// cut: two pairs that collide just share their marks, which can only make
+/// buckets finer, and finer buckets are still exact.
+fn pair_key() -> Expr {
+    let [a, i, _] = KEY_SEEDS;
+    col("account_id")
+        .hash(a[0], a[1], a[2], a[3])
+        .xor(col("item").hash(i[0], i[1], i[2], i[3]))
+}
+
+/// The key of the aligned bucket of width `w` holding local time `_local`
+/// for the pair keyed `_pk` (the pair key itself at the month level).
+fn level_key(w: i64) -> Expr {
+    let s = KEY_SEEDS[2];
+    if w == MONTH_W {
+        col("_pk")
+    } else {
+        col("_pk").xor(col("_local").floor_div(lit(w)).hash(s[0], s[1], s[2], s[3]))
+    }
+}
+
+/// The keys of the marked (cut) buckets per level, as frames to join on.
 fn marks(cuts: &[Cut], period: &Period) -> Result<Vec<(i64, DataFrame)>> {
     let offset = i64::from(period.offset) * MICRO;
     let (start, end) = (period.start(), period.end());
@@ -145,27 +191,22 @@ fn marks(cuts: &[Cut], period: &Period) -> Result<Vec<(i64, DataFrame)>> {
     // Month level: a pair with any cut strictly inside the period.
     let levels = std::iter::once(MONTH_W).chain(LEVELS.iter().map(|l| l.1));
     for w in levels {
-        let mut acc = Vec::new();
-        let mut item = Vec::new();
-        let mut b = Vec::new();
-        for c in &inner {
-            let local = c.at + offset;
-            let (aligned, bucket) = if w == MONTH_W {
-                (false, 0)
-            } else {
-                (local.rem_euclid(w) == 0, local.div_euclid(w))
-            };
-            if !aligned {
-                acc.push(c.account_id.clone());
-                item.push(c.item.clone());
-                b.push(bucket);
-            }
-        }
-        let df = df!("account_id" => acc, "item" => item, "_b" => b)?
-            .lazy()
-            .unique_stable(None, UniqueKeepStrategy::First)
-            .with_column(lit(true).alias("_cut"))
-            .collect()?;
+        // A cut on a bucket edge is not inside it.
+        let at: Vec<&&Cut> = inner
+            .iter()
+            .filter(|c| w == MONTH_W || (c.at + offset).rem_euclid(w) != 0)
+            .collect();
+        let df = df!(
+            "account_id" => at.iter().map(|c| c.account_id.as_str()).collect::<Vec<_>>(),
+            "item" => at.iter().map(|c| c.item.as_str()).collect::<Vec<_>>(),
+            "_local" => at.iter().map(|c| c.at + offset).collect::<Vec<_>>(),
+        )?
+        .lazy()
+        .with_column(pair_key().alias("_pk"))
+        .select([level_key(w).alias("_k")])
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .with_column(lit(true).alias("_cut"))
+        .collect()?;
         out.push((w, df));
     }
     Ok(out)
@@ -180,31 +221,28 @@ pub fn reduce(
 ) -> Result<Vec<Bucket>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
-    let mut lf = prepared(usage, catalog, period)?;
+    let mut lf = prepared(usage, catalog, period)?.with_column(pair_key().alias("_pk"));
 
-    // Flag, level by level, whether the event's aligned bucket holds a cut.
+    // Flag, level by level, whether the event's aligned bucket holds a cut:
+    // a hash join on one 64-bit key against the few marked buckets.
     for (w, m) in marks(cuts, period)? {
         let flag = format!("_cut_{w}");
         if m.height() == 0 {
             lf = lf.with_column(lit(false).alias(&flag));
             continue;
         }
-        let key = if w == MONTH_W {
-            lit(0i64)
-        } else {
-            col("_local").floor_div(lit(w))
-        };
         lf = lf
-            .with_column(key.alias("_b"))
+            .with_column(level_key(w).alias("_k"))
             .join(
                 m.lazy(),
-                [col("account_id"), col("item"), col("_b")],
-                [col("account_id"), col("item"), col("_b")],
+                [col("_k")],
+                [col("_k")],
                 JoinArgs::new(JoinType::Left),
             )
             .with_column(col("_cut").fill_null(lit(false)).alias(&flag))
-            .drop(cols(["_b", "_cut"]));
+            .drop(cols(["_k", "_cut"]));
     }
+
     let cut = |w: i64| col(format!("_cut_{w}"));
     let cw = col("_cycle_w");
     let floor = |w: i64| col("_local").floor_div(lit(w)) * lit(w);
@@ -229,38 +267,53 @@ pub fn reduce(
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
-    let df = lf
-        .with_columns([
-            bucket_start.alias("_bstart"),
-            bucket_width.alias("_bw"),
-            cycle_start.alias("_cstart"),
-        ])
-        .group_by([
-            col("account_id"),
-            col("item"),
-            col("region"),
-            col("resolution"),
-            col("_cstart"),
-            col("_bstart"),
-            col("_bw"),
-        ])
-        .agg([
-            whole.cast(DataType::Decimal(38, 0)).sum().alias("_whole"),
-            frac.sum().alias("_frac"),
-            len().alias("_events"),
-            col("t").min().alias("_first_t"),
-            col("event_id")
-                .filter(col("t").eq(col("t").min()))
-                .min()
-                .alias("_first_id"),
-        ])
-        .sort(
-            ["account_id", "item", "region", "resolution", "_bstart"],
-            SortMultipleOptions::default().with_nulls_last(false),
-        )
-        .collect_with_engine(Engine::Streaming)?
-        .unwrap_single();
-
+    let lf = lf.with_columns([
+        bucket_start.alias("_bstart"),
+        bucket_width.alias("_bw"),
+        cycle_start.alias("_cstart"),
+    ]);
+    // Whole units are summed in i64, exact unless a bucket holds
+    // `MAX_EVENTS_I64` events or more; then again as 38-digit decimals.
+    let aggregate = |wide: bool| -> Result<DataFrame> {
+        let whole_sum = if wide {
+            whole.clone().cast(DataType::Decimal(38, 0)).sum()
+        } else {
+            whole.clone().sum()
+        };
+        Ok(lf
+            .clone()
+            .group_by([
+                col("account_id"),
+                col("item"),
+                col("region"),
+                col("resolution"),
+                col("_cstart"),
+                col("_bstart"),
+                col("_bw"),
+            ])
+            .agg([
+                whole_sum.alias("_whole"),
+                frac.clone().sum().alias("_frac"),
+                len().alias("_events"),
+                col("t").min().alias("_first_t"),
+                // Streaming-friendly: the id is only ever reported for a
+                // bucket of one event (see `Bucket::first_event_id`).
+                col("event_id").min().alias("_first_id"),
+            ])
+            .collect_with_engine(Engine::Streaming)?
+            .unwrap_single())
+    };
+    // Unordered: the per-account stage sorts each account's buckets itself.
+    let mut df = aggregate(false)?;
+    let events_max = df
+        .column("_events")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .max()
+        .unwrap_or(0);
+    if events_max >= MAX_EVENTS_I64 {
+        df = aggregate(true)?;
+    }
     let n = df.height();
     let s = |name: &str| df.column(name).and_then(|c| c.str().cloned());
     let i = |name: &str| {
@@ -278,11 +331,18 @@ pub fn reduce(
         i("_first_t")?,
     );
     let first_id = s("_first_id")?;
-    let whole = df.column("_whole")?.cast(&DataType::String)?;
-    let whole = whole.str()?;
+    let whole = df.column("_whole")?;
+    let (narrow, wide) = match whole.dtype() {
+        DataType::Int64 => (Some(whole.i64()?.clone()), None),
+        _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
+    };
     let mut out = Vec::with_capacity(n);
     for r in 0..n {
-        let w = Decimal::from_str(whole.get(r).unwrap_or("0")).unwrap_or_default();
+        let w = match (&narrow, &wide) {
+            (Some(v), _) => Decimal::from(v.get(r).unwrap_or(0)),
+            (_, Some(v)) => Decimal::from_str(v.get(r).unwrap_or("0")).unwrap_or_default(),
+            _ => Decimal::ZERO,
+        };
         let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
         let b0 = bstart.get(r).unwrap_or(0) - offset;
         out.push(Bucket {
@@ -330,17 +390,24 @@ pub fn resolve_partials(
         "_start" => partials.iter().map(|p| p.start).collect::<Vec<_>>(),
         "_end" => partials.iter().map(|p| p.end).collect::<Vec<_>>(),
         "_funded" => funded,
-    )?;
+    )?
+    .lazy()
+    .with_column(pair_key().alias("_pk"))
+    .rename(["account_id", "item"], ["_account_id", "_item"], true);
+    // Joined on the 64-bit pair key, then compared exactly.
     let df = prepared(usage, catalog, period)?
+        .with_column(pair_key().alias("_pk"))
         .join(
-            table.lazy(),
-            [col("account_id"), col("item")],
-            [col("account_id"), col("item")],
+            table,
+            [col("_pk")],
+            [col("_pk")],
             JoinArgs::new(JoinType::Inner),
         )
         .filter(
-            col("region")
-                .eq_missing(col("_region"))
+            col("account_id")
+                .eq(col("_account_id"))
+                .and(col("item").eq(col("_item")))
+                .and(col("region").eq_missing(col("_region")))
                 .and(col("resolution").eq_missing(col("_resolution")))
                 .and(col("t").gt_eq(col("_start")))
                 .and(col("t").lt(col("_end"))),
@@ -466,7 +533,8 @@ mod tests {
     fn without_cuts_a_month_item_is_one_bucket_and_tasks_round_up() {
         let cat = catalog();
         let p = Period::parse("2026-10", 8 * 3600).unwrap();
-        let b = reduce(usage(), &cat, &p, &[]).unwrap();
+        let mut b = reduce(usage(), &cat, &p, &[]).unwrap();
+        b.sort_by(|x, y| x.item.cmp(&y.item));
         assert_eq!(b.len(), 2, "{b:#?}");
         assert_eq!(b[0].item, "calls");
         assert_eq!((b[0].start, b[0].end), (p.start(), p.end()));
@@ -486,7 +554,8 @@ mod tests {
             item: "calls".into(),
             at: at("2026-10-20T10:00:00.500+08:00"),
         };
-        let b = reduce(usage(), &cat, &p, std::slice::from_ref(&cut)).unwrap();
+        let mut b = reduce(usage(), &cat, &p, std::slice::from_ref(&cut)).unwrap();
+        b.sort_by(|x, y| (&x.item, x.start).cmp(&(&y.item, y.start)));
         let calls: Vec<_> = b.iter().filter(|b| b.item == "calls").collect();
         // Oct 5 (uncut day), Oct 20 10:00:00.000 exact, Oct 20 10:00:00.700 exact.
         assert_eq!(calls.len(), 3, "{calls:#?}");

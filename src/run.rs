@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -31,6 +30,10 @@ pub struct RunOptions {
     /// Where the statement header and SKU maps live.
     pub statement_map: PathBuf,
     pub tolerance: crate::reconcile::Tolerance,
+    /// Draw a progress line per stage when stderr is a terminal.
+    pub progress: bool,
+    /// Close only one slice of the accounts (after whole-input validation and dedupe).
+    pub shard: Option<crate::ingest::Shard>,
 }
 
 /// The computed month, before it is written.
@@ -135,20 +138,7 @@ pub fn cuts(cat: &Catalog, packages: &[Package], accounts: &[AccountSetting]) ->
 }
 
 /// Stage timings, for the manifest and `--verbose`.
-#[derive(Debug, Default, Serialize)]
-pub struct Timings(pub BTreeMap<String, f64>);
-
-impl Timings {
-    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let t = Instant::now();
-        let r = f();
-        let secs = t.elapsed().as_secs_f64();
-        tracing::info!(stage, seconds = secs, "stage done");
-        self.0
-            .insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
-        r
-    }
-}
+pub use crate::progress::Timings;
 
 /// Deduct and rate an ingested period: the whole computation, no I/O but the
 /// usage scans. Used by `run` and by tests that chain months in memory.
@@ -186,8 +176,15 @@ pub fn compute(
         period: *period,
         policy,
     };
-    let results: Vec<AccountResult> = timings.time("deduct_rate", || {
-        Ok(engine::run_accounts(&ctx, inputs.into_values().collect()))
+    // Deduction and rating are one pass per account (rating needs what the
+    // packages left), timed together.
+    let n = inputs.len() as u64;
+    let results: Vec<AccountResult> = timings.time_counted("deduct_rate", Some(n), |st| {
+        Ok(engine::run_accounts_with(
+            &ctx,
+            inputs.into_values().collect(),
+            &|| st.inc(1),
+        ))
     })?;
 
     // Second pass for partly refused buckets.
@@ -233,10 +230,16 @@ pub fn compute(
 }
 
 fn account<'a>(m: &'a mut BTreeMap<String, AccountInput>, id: &str) -> &'a mut AccountInput {
-    m.entry(id.to_string()).or_insert_with(|| AccountInput {
-        account_id: id.to_string(),
-        ..Default::default()
-    })
+    if !m.contains_key(id) {
+        m.insert(
+            id.to_string(),
+            AccountInput {
+                account_id: id.to_string(),
+                ..Default::default()
+            },
+        );
+    }
+    m.get_mut(id).expect("just inserted")
 }
 
 fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<ExceptionRow>> {
@@ -296,24 +299,27 @@ pub fn invoices(lines: &[InvoiceLine]) -> Vec<InvoiceRow> {
 
 /// `reckon run`: the whole month, written atomically.
 pub fn run(opts: &RunOptions) -> Result<Summary> {
-    let mut timings = Timings::default();
+    let mut timings = Timings::with_progress(opts.progress);
     let cat = timings.time("catalog", || load_catalog(&opts.catalog))?;
     let offset = catalog_offset(&cat)?;
     let period = Period::parse(&opts.period, offset)?;
     if !opts.input.is_dir() {
         return Err(Error::input(&opts.input, "input directory not found"));
     }
-    let ing = timings.time("ingest", || {
-        ingest::ingest(
-            &opts.input,
-            &cat,
-            &IngestOptions {
-                period_start: period.start(),
-                period_end: period.end(),
-                assume_offset: opts.assume_offset,
-            },
-        )
-    })?;
+    let ing = ingest::ingest_timed(
+        &opts.input,
+        &cat,
+        &IngestOptions {
+            period_start: period.start(),
+            period_end: period.end(),
+            assume_offset: opts.assume_offset,
+        },
+        &mut timings,
+    )?;
+    let ing = match opts.shard {
+        Some(sh) => ing.shard(sh)?,
+        None => ing,
+    };
     let month = compute(
         &cat,
         &period,
@@ -369,6 +375,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         "period_end_utc": crate::period::format_time(period.end(), 0),
         "catalog": { "version": cat.version, "files": cat.files },
         "policy": opts.policy,
+        "shard": opts.shard,
         "inputs": ing.stats,
         "outputs": {
             "invoice_lines": month.lines.len(),
@@ -389,7 +396,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             "theirs": r.theirs,
             "statement_problems": r.problems,
         })),
-        "timings_seconds": timings.0,
+        "timings_seconds": timings.seconds,
     });
     staging.write_text(
         "manifest.json",
@@ -416,22 +423,22 @@ pub fn totals(invoices: &[InvoiceRow]) -> BTreeMap<String, Decimal> {
     t
 }
 
-fn opt(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
 /// The month's tables in contract column order.
-pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
+pub fn tables(m: &Month, offset: i32) -> Vec<Table<'_>> {
     let l = &m.lines;
-    let s = |f: &dyn Fn(&InvoiceLine) -> String| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+    let s = |f: &dyn Fn(&InvoiceLine) -> &str| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
     let d = |f: &dyn Fn(&InvoiceLine) -> Decimal| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
     let lines = Table {
         name: "invoice_lines",
         offset,
         columns: vec![
-            Col::Str("account_id", s(&|x| x.account_id.clone())),
-            Col::Str("item", s(&|x| x.item.clone())),
-            Col::Str("charge_type", s(&|x| x.charge_type.clone())),
+            Col::Text("account_id", s(&|x| &x.account_id)),
+            Col::Text("item", s(&|x| &x.item)),
+            Col::Text("charge_type", s(&|x| &x.charge_type)),
             Col::Time(
                 "cycle_start",
                 l.iter().map(|x| Some(x.cycle_start)).collect(),
@@ -441,19 +448,19 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
             Col::Dec("campaign_quantity", QTY_SCALE, d(&|x| x.campaign_quantity)),
             Col::Dec("prepaid_quantity", QTY_SCALE, d(&|x| x.prepaid_quantity)),
             Col::Dec("postpaid_quantity", QTY_SCALE, d(&|x| x.postpaid_quantity)),
-            Col::Str("tier", l.iter().map(|x| x.tier.clone()).collect()),
+            Col::Text("tier", l.iter().map(|x| x.tier.as_deref()).collect()),
             Col::Dec(
                 "unit_price",
                 PRICE_SCALE,
                 l.iter().map(|x| x.unit_price).collect(),
             ),
             Col::Dec("amount", MONEY_SCALE, d(&|x| x.amount)),
-            Col::Str("currency", s(&|x| x.currency.clone())),
-            Col::Str("packages", s(&|x| x.packages.clone())),
-            Col::Str("region", l.iter().map(|x| x.region.clone()).collect()),
-            Col::Str(
+            Col::Text("currency", s(&|x| &x.currency)),
+            Col::Text("packages", s(&|x| &x.packages)),
+            Col::Text("region", l.iter().map(|x| x.region.as_deref()).collect()),
+            Col::Text(
                 "resolution",
-                l.iter().map(|x| x.resolution.clone()).collect(),
+                l.iter().map(|x| x.resolution.as_deref()).collect(),
             ),
             Col::Dec(
                 "subscription_quantity",
@@ -462,7 +469,10 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
             ),
             Col::Dec("refused_quantity", QTY_SCALE, d(&|x| x.refused_quantity)),
             Col::Int("events", l.iter().map(|x| Some(x.events as i64)).collect()),
-            Col::Str("reference", l.iter().map(|x| x.reference.clone()).collect()),
+            Col::Text(
+                "reference",
+                l.iter().map(|x| x.reference.as_deref()).collect(),
+            ),
         ],
     };
     let inv = &m.invoices;
@@ -472,13 +482,13 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
         name: "invoices",
         offset,
         columns: vec![
-            Col::Str(
+            Col::Text(
                 "account_id",
-                inv.iter().map(|x| Some(x.account_id.clone())).collect(),
+                inv.iter().map(|x| Some(x.account_id.as_str())).collect(),
             ),
-            Col::Str(
+            Col::Text(
                 "currency",
-                inv.iter().map(|x| Some(x.currency.clone())).collect(),
+                inv.iter().map(|x| Some(x.currency.as_str())).collect(),
             ),
             Col::Dec("usage_amount", MONEY_SCALE, di(&|x| x.usage_amount)),
             Col::Dec("purchase_amount", MONEY_SCALE, di(&|x| x.purchase_amount)),
@@ -497,27 +507,25 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
         name: "package_ledger",
         offset,
         columns: vec![
-            Col::Str(
+            Col::Text(
                 "package_id",
                 g.iter()
-                    .map(|x| Some(x.package.package_id.clone()))
+                    .map(|x| Some(x.package.package_id.as_str()))
                     .collect(),
             ),
-            Col::Str(
+            Col::Text(
                 "account_id",
                 g.iter()
-                    .map(|x| Some(x.package.account_id.clone()))
+                    .map(|x| Some(x.package.account_id.as_str()))
                     .collect(),
             ),
-            Col::Str(
+            Col::Text(
                 "item",
-                g.iter().map(|x| Some(x.package.item.clone())).collect(),
+                g.iter().map(|x| Some(x.package.item.as_str())).collect(),
             ),
-            Col::Str(
+            Col::Text(
                 "kind",
-                g.iter()
-                    .map(|x| Some(x.package.kind.as_str().to_string()))
-                    .collect(),
+                g.iter().map(|x| Some(x.package.kind.as_str())).collect(),
             ),
             Col::Dec("size", QTY_SCALE, dl(&|x| x.package.size)),
             Col::Dec("remaining", QTY_SCALE, dl(&|x| x.closing)),
@@ -534,9 +542,9 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
                 MONEY_SCALE,
                 g.iter().map(|x| x.package.price).collect(),
             ),
-            Col::Str(
+            Col::Text(
                 "currency",
-                g.iter().map(|x| x.package.currency.clone()).collect(),
+                g.iter().map(|x| x.package.currency.as_deref()).collect(),
             ),
             Col::Time(
                 "refunded_at",
@@ -555,25 +563,31 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table> {
         name: "exceptions",
         offset,
         columns: vec![
-            Col::Str(
+            Col::Text(
                 "account_id",
-                e.iter().map(|x| Some(x.account_id.clone())).collect(),
+                e.iter().map(|x| Some(x.account_id.as_str())).collect(),
             ),
-            Col::Str("item", e.iter().map(|x| Some(x.item.clone())).collect()),
-            Col::Str("event_id", e.iter().map(|x| x.event_id.clone()).collect()),
+            Col::Text("item", e.iter().map(|x| Some(x.item.as_str())).collect()),
+            Col::Text(
+                "event_id",
+                e.iter().map(|x| x.event_id.as_deref()).collect(),
+            ),
             Col::Time("event_time", e.iter().map(|x| x.event_time).collect()),
-            Col::Str("reason", e.iter().map(|x| Some(x.reason.clone())).collect()),
+            Col::Text(
+                "reason",
+                e.iter().map(|x| Some(x.reason.as_str())).collect(),
+            ),
             Col::Dec(
                 "quantity",
                 QTY_SCALE,
                 e.iter().map(|x| Some(x.quantity)).collect(),
             ),
-            Col::Str(
+            Col::Text(
                 "package_id",
-                e.iter().map(|x| x.package_id.clone()).collect(),
+                e.iter().map(|x| x.package_id.as_deref()).collect(),
             ),
             Col::Int("events", e.iter().map(|x| Some(x.events as i64)).collect()),
-            Col::Str("detail", e.iter().map(|x| opt(&x.detail)).collect()),
+            Col::Text("detail", e.iter().map(|x| opt(&x.detail)).collect()),
         ],
     };
     vec![lines, invoices, ledger, exceptions]

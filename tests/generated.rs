@@ -173,3 +173,84 @@ fn a_generated_month_reconciles_to_exactly_its_injected_faults() {
     };
     assert_eq!(key(&out), key(&out3));
 }
+
+/// The rows of a CSV file, sorted (header left out).
+fn sorted_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = csv_rows(path)
+        .iter()
+        .map(|r| r.iter().map(str::to_string).collect())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn account_slices_add_up_to_the_whole_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let month = dir.path().join("month");
+    let m = month.to_str().unwrap();
+    let o = reckon(&[
+        "generate",
+        "--accounts",
+        "600",
+        "--events",
+        "30000",
+        "--seed",
+        "5",
+        "--out",
+        m,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |out: &std::path::Path, shard: Option<&str>| {
+        let mut args = vec![
+            "run",
+            "--quiet",
+            "--period",
+            "2026-10",
+            "--input",
+            m,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let o = reckon(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let whole = dir.path().join("whole");
+    run(&whole, None);
+    let slices: Vec<_> = (0..3)
+        .map(|k| {
+            let out = dir.path().join(format!("slice-{k}"));
+            run(&out, Some(&format!("{k}/3")));
+            out
+        })
+        .collect();
+    for table in [
+        "invoice_lines.csv",
+        "invoices.csv",
+        "package_ledger.csv",
+        "exceptions.csv",
+    ] {
+        let mut parts: Vec<Vec<String>> = Vec::new();
+        for s in &slices {
+            let rows = sorted_rows(&s.join(table));
+            if table == "invoice_lines.csv" {
+                assert!(!rows.is_empty(), "every slice has accounts");
+            }
+            parts.extend(rows);
+        }
+        parts.sort();
+        assert_eq!(parts, sorted_rows(&whole.join(table)), "{table}");
+    }
+    // Rejects and duplicates are decided on the whole input, in every slice.
+    assert_eq!(
+        sorted_rows(&slices[1].join("duplicates.csv")),
+        sorted_rows(&whole.join("duplicates.csv"))
+    );
+    let o = reckon(&[
+        "run", "--period", "2026-10", "--input", m, "--out", "x", "--shard", "3/3",
+    ]);
+    assert!(!o.status.success(), "a slice index must be below the count");
+}

@@ -749,6 +749,83 @@ fn parquet_usage_is_typed_validated_like_csv_and_numbered_by_row() {
     );
 }
 
+#[test]
+fn typed_parquet_numbers_are_read_without_text_and_rejected_with_their_value() {
+    // Integer and 2-place decimal columns take the typed path (no text round
+    // trip); a failing row still shows its value as text in rejects.
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "packages.csv", PACKAGES_HEADER);
+    let instant = t("2026-10-05T02:00:00Z");
+    let n = 5;
+    let df = frame(vec![
+        str_col("event_id", &["q1", "q2", "q3", "q4", "q5"]),
+        str_col("account_id", &["a"; 5]),
+        str_col("item", &[IMS; 5]),
+        time_col("event_time", &[instant; 5], Some("UTC")),
+        str_col("status", &["success"; 5]),
+        Column::new(
+            "quantity".into(),
+            [Some(3i64), Some(-3), Some(2_000_000_000_000), None, Some(0)],
+        ),
+        Column::new(
+            "input_seconds".into(),
+            ["1.25", "2", "3", "-0.50", "999999999999.99"],
+        )
+        .cast(&DataType::Decimal(14, 2))
+        .unwrap(),
+        Column::new(
+            "output_seconds".into(),
+            [Some(1i32), Some(1), Some(1), Some(1), None],
+        ),
+        Column::new(
+            "preview_only".into(),
+            [Some(true), Some(false), None, None, None],
+        ),
+    ]);
+    assert_eq!(df.height(), n);
+    write_parquet(&d.path().join("usage.parquet"), df);
+    let ing = read(d.path());
+    let rejects: Vec<_> = all_rejects(&ing)
+        .into_iter()
+        .map(|(_, row, c, v, reason)| (row, c, v, reason.split(':').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        rejects,
+        vec![
+            (
+                2,
+                "quantity".to_string(),
+                Some("-3".to_string()),
+                "negative".to_string()
+            ),
+            (
+                3,
+                "quantity".to_string(),
+                Some("2000000000000".to_string()),
+                "bad_decimal".to_string()
+            ),
+            (
+                4,
+                "input_seconds".to_string(),
+                Some("-0.50".to_string()),
+                "negative".to_string()
+            ),
+            (
+                5,
+                "output_seconds".to_string(),
+                None,
+                "missing_value".to_string()
+            ),
+        ]
+    );
+    let out = usage(&ing);
+    assert_eq!(ids(&out), vec!["q1"]);
+    assert_eq!(i64s(&out, "quantity_micro"), vec![Some(3_000_000)]);
+    assert_eq!(i64s(&out, "input_micro"), vec![Some(1_250_000)]);
+    assert_eq!(i64s(&out, "output_micro"), vec![Some(1_000_000)]);
+    assert_eq!(bools(&out, "preview_only"), vec![Some(true)]);
+}
+
 fn usage_parquet(quantity: Column, event_time: Column) -> DataFrame {
     frame(vec![
         str_col("event_id", &["e1"]),

@@ -56,6 +56,8 @@ impl Case {
             statement: None,
             statement_map: root().join("data/statements"),
             tolerance: Default::default(),
+            progress: false,
+            shard: None,
         }
     }
     /// Rows of an output CSV as maps.
