@@ -31,17 +31,17 @@
 //! Custom columns follow the FOCUS columns and start with `x_`.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 
 use chrono::{TimeZone as _, Utc};
 use polars::prelude::*;
+use rayon::prelude::*;
 use rust_decimal::prelude::*;
 
 use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
-use crate::output::{Staging, QTY_SCALE};
+use crate::output::{push_text, push_utc, put, CsvFile, ParquetGroups, Staging, QTY_SCALE};
 use crate::period::{Period, DAY, HOUR};
 use crate::run::Month;
 
@@ -330,22 +330,32 @@ fn cycle_window(cycle: Cycle, start: Micros, period: &Period) -> (Micros, Micros
     (start, end.min(period.end()).max(start))
 }
 
-/// reckon's invoice for `period` as FOCUS rows, optionally only one
-/// provider's (`provider` matches the catalog vendor id, e.g. `tencent`, or
-/// the provider name, e.g. `Tencent Cloud`, ignoring case).
-pub fn focus_rows(
-    month: &Month,
-    cat: &Catalog,
-    period: &Period,
-    provider: Option<&str>,
-) -> Vec<FocusRow> {
-    let packages: BTreeMap<&str, &Package> = month
-        .ledger
-        .iter()
-        .map(|r| (r.package.package_id.as_str(), &r.package))
-        .collect();
-    let mut out = Vec::new();
-    for (i, l) in month.lines.iter().enumerate() {
+/// What the rows of every line are made from.
+struct Lines<'a> {
+    month: &'a Month,
+    cat: &'a Catalog,
+    period: &'a Period,
+    packages: BTreeMap<&'a str, &'a Package>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(month: &'a Month, cat: &'a Catalog, period: &'a Period) -> Lines<'a> {
+        let packages = month
+            .ledger
+            .iter()
+            .map(|r| (r.package.package_id.as_str(), &r.package))
+            .collect();
+        Lines {
+            month,
+            cat,
+            period,
+            packages,
+        }
+    }
+
+    /// Append the rows of invoice line `i` (0-based), if it is `provider`'s.
+    fn rows(&self, i: usize, provider: Option<&str>, out: &mut Vec<FocusRow>) {
+        let (cat, l) = (self.cat, &self.month.lines[i]);
         let product = cat
             .product_of_item(&l.item)
             .or_else(|| cat.subscription(&l.item).map(|(p, _)| p));
@@ -353,7 +363,7 @@ pub fn focus_rows(
         let provider_name = provider_name(vendor);
         if let Some(want) = provider {
             if !want.eq_ignore_ascii_case(vendor) && !want.eq_ignore_ascii_case(&provider_name) {
-                continue;
+                return;
             }
         }
         let base = Base {
@@ -363,14 +373,30 @@ pub fn focus_rows(
             service: product
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| l.item.clone()),
-            period,
+            period: self.period,
         };
         match l.charge_type.as_str() {
-            "usage" => usage_rows(&base, cat, &packages, &mut out),
-            "purchase" | "refund" => package_row(&base, cat, &packages, &mut out),
-            "subscription" => subscription_row(&base, cat, &mut out),
-            _ => other_row(&base, &mut out),
+            "usage" => usage_rows(&base, cat, &self.packages, out),
+            "purchase" | "refund" => package_row(&base, cat, &self.packages, out),
+            "subscription" => subscription_row(&base, cat, out),
+            _ => other_row(&base, out),
         }
+    }
+}
+
+/// reckon's invoice for `period` as FOCUS rows, optionally only one
+/// provider's (`provider` matches the catalog vendor id, e.g. `tencent`, or
+/// the provider name, e.g. `Tencent Cloud`, ignoring case).
+pub fn focus_rows(
+    month: &Month,
+    cat: &Catalog,
+    period: &Period,
+    provider: Option<&str>,
+) -> Vec<FocusRow> {
+    let lines = Lines::new(month, cat, period);
+    let mut out = Vec::new();
+    for i in 0..month.lines.len() {
+        lines.rows(i, provider, &mut out);
     }
     out
 }
@@ -704,182 +730,285 @@ fn utc_text(t: Micros) -> String {
         .to_string()
 }
 
-enum Values {
-    Str(Vec<Option<String>>),
-    /// Values and the least scale to write them at.
-    Dec(Vec<Option<Decimal>>, u32),
-    Time(Vec<Option<Micros>>),
-    Int(Vec<Option<i64>>),
+/// The least scale of a decimal column.
+#[derive(Clone, Copy)]
+enum Least {
+    /// The largest minor unit of the currencies present (2 without rows).
+    Minor,
+    Digits(u32),
 }
 
-fn columns(rows: &[FocusRow]) -> Vec<(&'static str, Values)> {
-    use Values::*;
-    let s = |f: &dyn Fn(&FocusRow) -> Option<String>| Str(rows.iter().map(f).collect());
-    let null = || Str(vec![None; rows.len()]);
-    let d =
-        |min: u32, f: &dyn Fn(&FocusRow) -> Option<Decimal>| Dec(rows.iter().map(f).collect(), min);
-    let t = |f: &dyn Fn(&FocusRow) -> Micros| Time(rows.iter().map(|r| Some(f(r))).collect());
-    // Costs carry at least the minor unit of the currencies present.
-    let minor = rows
-        .iter()
-        .map(|r| catalog::minor_units(&r.billing_currency).unwrap_or(2))
-        .max()
-        .unwrap_or(2);
+/// How a column is read from a row.
+#[derive(Clone, Copy)]
+enum Get {
+    Str(fn(&FocusRow) -> Option<&str>),
+    Dec(Least, fn(&FocusRow) -> Option<Decimal>),
+    Time(fn(&FocusRow) -> Micros),
+    Int(fn(&FocusRow) -> i64),
+}
+
+/// The written columns in order: [`FOCUS_COLUMNS`], then [`CUSTOM_COLUMNS`].
+fn columns() -> Vec<(&'static str, Get)> {
+    use Get::*;
+    use Least::*;
+    let null = Str(|_| None);
     vec![
-        ("AvailabilityZone", null()),
-        ("BilledCost", d(minor, &|r| Some(r.billed_cost))),
-        (
-            "BillingAccountId",
-            s(&|r| Some(r.billing_account_id.clone())),
-        ),
-        ("BillingAccountName", null()),
-        ("BillingCurrency", s(&|r| Some(r.billing_currency.clone()))),
-        ("BillingPeriodEnd", t(&|r| r.billing_period_end)),
-        ("BillingPeriodStart", t(&|r| r.billing_period_start)),
-        (
-            "ChargeCategory",
-            s(&|r| Some(r.charge_category.to_string())),
-        ),
-        ("ChargeClass", s(&|r| r.charge_class.map(str::to_string))),
-        (
-            "ChargeDescription",
-            s(&|r| Some(r.charge_description.clone())),
-        ),
-        (
-            "ChargeFrequency",
-            s(&|r| Some(r.charge_frequency.to_string())),
-        ),
-        ("ChargePeriodEnd", t(&|r| r.charge_period_end)),
-        ("ChargePeriodStart", t(&|r| r.charge_period_start)),
+        ("AvailabilityZone", null),
+        ("BilledCost", Dec(Minor, |r| Some(r.billed_cost))),
+        ("BillingAccountId", Str(|r| Some(&r.billing_account_id))),
+        ("BillingAccountName", null),
+        ("BillingCurrency", Str(|r| Some(&r.billing_currency))),
+        ("BillingPeriodEnd", Time(|r| r.billing_period_end)),
+        ("BillingPeriodStart", Time(|r| r.billing_period_start)),
+        ("ChargeCategory", Str(|r| Some(r.charge_category))),
+        ("ChargeClass", Str(|r| r.charge_class)),
+        ("ChargeDescription", Str(|r| Some(&r.charge_description))),
+        ("ChargeFrequency", Str(|r| Some(r.charge_frequency))),
+        ("ChargePeriodEnd", Time(|r| r.charge_period_end)),
+        ("ChargePeriodStart", Time(|r| r.charge_period_start)),
         (
             "CommitmentDiscountCategory",
-            s(&|r| {
-                r.commitment_discount_id
-                    .as_ref()
-                    .map(|_| "Usage".to_string())
-            }),
+            Str(|r| r.commitment_discount_id.as_ref().map(|_| "Usage")),
         ),
         (
             "CommitmentDiscountId",
-            s(&|r| r.commitment_discount_id.clone()),
+            Str(|r| r.commitment_discount_id.as_deref()),
         ),
         (
             "CommitmentDiscountName",
-            s(&|r| r.commitment_discount_name.clone()),
+            Str(|r| r.commitment_discount_name.as_deref()),
         ),
         (
             "CommitmentDiscountStatus",
-            s(&|r| r.commitment_discount_status.map(str::to_string)),
+            Str(|r| r.commitment_discount_status),
         ),
         (
             "CommitmentDiscountType",
-            s(&|r| r.commitment_discount_type.clone()),
+            Str(|r| r.commitment_discount_type.as_deref()),
         ),
-        ("ConsumedQuantity", d(QTY_SCALE, &|r| r.consumed_quantity)),
-        ("ConsumedUnit", s(&|r| r.consumed_unit.clone())),
-        ("ContractedCost", d(minor, &|r| Some(r.contracted_cost))),
+        (
+            "ConsumedQuantity",
+            Dec(Digits(QTY_SCALE), |r| r.consumed_quantity),
+        ),
+        ("ConsumedUnit", Str(|r| r.consumed_unit.as_deref())),
+        ("ContractedCost", Dec(Minor, |r| Some(r.contracted_cost))),
         (
             "ContractedUnitPrice",
-            d(minor, &|r| r.contracted_unit_price),
+            Dec(Minor, |r| r.contracted_unit_price),
         ),
-        ("EffectiveCost", d(minor, &|r| Some(r.effective_cost))),
-        ("InvoiceIssuerName", s(&|r| Some(r.provider_name.clone()))),
-        ("ListCost", d(minor, &|r| Some(r.list_cost))),
-        ("ListUnitPrice", d(minor, &|r| r.list_unit_price)),
+        ("EffectiveCost", Dec(Minor, |r| Some(r.effective_cost))),
+        ("InvoiceIssuerName", Str(|r| Some(&r.provider_name))),
+        ("ListCost", Dec(Minor, |r| Some(r.list_cost))),
+        ("ListUnitPrice", Dec(Minor, |r| r.list_unit_price)),
+        ("PricingCategory", Str(|r| Some(r.pricing_category))),
         (
-            "PricingCategory",
-            s(&|r| Some(r.pricing_category.to_string())),
+            "PricingQuantity",
+            Dec(Digits(QTY_SCALE), |r| r.pricing_quantity),
         ),
-        ("PricingQuantity", d(QTY_SCALE, &|r| r.pricing_quantity)),
-        ("PricingUnit", s(&|r| r.pricing_unit.clone())),
-        ("ProviderName", s(&|r| Some(r.provider_name.clone()))),
-        ("PublisherName", s(&|r| Some(r.provider_name.clone()))),
-        ("RegionId", s(&|r| r.region_id.clone())),
-        ("RegionName", null()),
-        ("ResourceId", null()),
-        ("ResourceName", null()),
-        ("ResourceType", null()),
-        (
-            "ServiceCategory",
-            s(&|_| Some(SERVICE_CATEGORY.to_string())),
-        ),
-        ("ServiceName", s(&|r| Some(r.service_name.clone()))),
-        ("SkuId", s(&|r| r.sku_id.clone())),
-        ("SkuPriceId", s(&|r| r.sku_price_id.clone())),
-        ("SubAccountId", s(&|r| Some(r.sub_account_id.clone()))),
-        ("SubAccountName", null()),
-        ("Tags", null()),
-        (
-            "x_InvoiceLine",
-            Int(rows.iter().map(|r| Some(r.x_invoice_line)).collect()),
-        ),
-        ("x_ChargeType", s(&|r| Some(r.x_charge_type.clone()))),
-        ("x_Reference", s(&|r| r.x_reference.clone())),
-        ("x_Tier", s(&|r| r.x_tier.clone())),
+        ("PricingUnit", Str(|r| r.pricing_unit.as_deref())),
+        ("ProviderName", Str(|r| Some(&r.provider_name))),
+        ("PublisherName", Str(|r| Some(&r.provider_name))),
+        ("RegionId", Str(|r| r.region_id.as_deref())),
+        ("RegionName", null),
+        ("ResourceId", null),
+        ("ResourceName", null),
+        ("ResourceType", null),
+        ("ServiceCategory", Str(|_| Some(SERVICE_CATEGORY))),
+        ("ServiceName", Str(|r| Some(&r.service_name))),
+        ("SkuId", Str(|r| r.sku_id.as_deref())),
+        ("SkuPriceId", Str(|r| r.sku_price_id.as_deref())),
+        ("SubAccountId", Str(|r| Some(&r.sub_account_id))),
+        ("SubAccountName", null),
+        ("Tags", null),
+        ("x_InvoiceLine", Int(|r| r.x_invoice_line)),
+        ("x_ChargeType", Str(|r| Some(&r.x_charge_type))),
+        ("x_Reference", Str(|r| r.x_reference.as_deref())),
+        ("x_Tier", Str(|r| r.x_tier.as_deref())),
     ]
 }
 
-/// The least scale that writes every value exactly (at least `min`).
-fn scale_of(v: &[Option<Decimal>], min: u32) -> u32 {
-    v.iter()
-        .flatten()
-        .map(|d| d.normalize().scale())
-        .fold(min, u32::max)
+/// What a pass over the rows learns before any is written: how many there
+/// are and, per column, the most digits after the point a value needs.
+#[derive(Debug, Clone)]
+struct Shape {
+    rows: usize,
+    minor: Option<u32>,
+    digits: Vec<u32>,
+}
+
+impl Shape {
+    fn new(width: usize) -> Shape {
+        Shape {
+            rows: 0,
+            minor: None,
+            digits: vec![0; width],
+        }
+    }
+
+    fn of(cols: &[(&str, Get)], rows: &[FocusRow]) -> Shape {
+        let mut s = Shape::new(cols.len());
+        s.add(cols, rows);
+        s
+    }
+
+    fn add(&mut self, cols: &[(&str, Get)], rows: &[FocusRow]) {
+        for r in rows {
+            // Costs carry at least the minor unit of the currencies present.
+            let minor = catalog::minor_units(&r.billing_currency).unwrap_or(2);
+            self.minor = Some(self.minor.map_or(minor, |m| m.max(minor)));
+            for (k, (_, get)) in cols.iter().enumerate() {
+                if let Get::Dec(_, f) = get {
+                    if let Some(d) = f(r) {
+                        self.digits[k] = self.digits[k].max(d.normalize().scale());
+                    }
+                }
+            }
+        }
+        self.rows += rows.len();
+    }
+
+    fn merge(mut self, other: Shape) -> Shape {
+        self.rows += other.rows;
+        self.minor = match (self.minor, other.minor) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (a, b) in self.digits.iter_mut().zip(other.digits) {
+            *a = (*a).max(b);
+        }
+        self
+    }
+
+    /// The scale each column is written at: the least scale that writes
+    /// every value exactly, and at least the column's minimum (0 for
+    /// columns that are not decimal).
+    fn scales(&self, cols: &[(&str, Get)]) -> Vec<u32> {
+        cols.iter()
+            .zip(&self.digits)
+            .map(|((_, get), &d)| match get {
+                Get::Dec(Least::Minor, _) => d.max(self.minor.unwrap_or(2)),
+                Get::Dec(Least::Digits(min), _) => d.max(*min),
+                _ => 0,
+            })
+            .collect()
+    }
+}
+
+/// `d` as text with exactly `scale` digits after the point (`scale` at
+/// least the digits `d` needs); zero without a sign.
+fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
+    let mut x = if d.is_zero() { Decimal::ZERO } else { d };
+    x.rescale(scale);
+    put(buf, format_args!("{x}"));
 }
 
 fn dec_text(d: Decimal, scale: u32) -> String {
-    let mut x = if d.is_zero() { Decimal::ZERO } else { d };
-    x.rescale(scale);
-    x.to_string()
+    let mut buf = Vec::new();
+    push_dec(&mut buf, d, scale);
+    String::from_utf8(buf).expect("decimal text is ASCII")
+}
+
+/// One CSV record of `r`, with its line end.
+fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>) {
+    for (k, ((_, get), &scale)) in cols.iter().zip(scales).enumerate() {
+        if k > 0 {
+            buf.push(b',');
+        }
+        match get {
+            Get::Str(f) => push_text(buf, f(r)),
+            Get::Dec(_, f) => {
+                if let Some(d) = f(r) {
+                    push_dec(buf, d, scale);
+                }
+            }
+            Get::Time(f) => push_utc(buf, f(r)),
+            Get::Int(f) => put(buf, format_args!("{}", f(r))),
+        }
+    }
+    buf.push(b'\n');
+}
+
+/// `rows` as a frame typed for Parquet (Decimal(38, scale), Datetime(µs,
+/// UTC), String, Int64), each decimal column at its scale in `scales`.
+fn typed_frame(
+    cols: &[(&'static str, Get)],
+    scales: &[u32],
+    rows: &[FocusRow],
+) -> Result<DataFrame> {
+    let columns = cols
+        .par_iter()
+        .zip(scales)
+        .map(|(&(name, get), &scale)| -> Result<Column> {
+            let name: PlSmallStr = name.into();
+            Ok(match get {
+                Get::Str(f) => {
+                    StringChunked::from_iter_options(name, rows.iter().map(f)).into_column()
+                }
+                Get::Int(f) => {
+                    Int64Chunked::from_iter_options(name, rows.iter().map(|r| Some(f(r))))
+                        .into_column()
+                }
+                Get::Dec(_, f) => {
+                    // The scale keeps every value exact: the mantissa at that scale.
+                    let mantissas = rows.iter().map(|r| {
+                        f(r).map(|d| {
+                            let mut x = d;
+                            x.rescale(scale);
+                            x.mantissa()
+                        })
+                    });
+                    Int128Chunked::from_iter_options(name, mantissas)
+                        .into_decimal(38, scale as usize)?
+                        .into_series()
+                        .into_column()
+                }
+                Get::Time(f) => {
+                    Int64Chunked::from_iter_options(name, rows.iter().map(|r| Some(f(r))))
+                        .into_column()
+                        .cast(&DataType::Datetime(
+                            TimeUnit::Microseconds,
+                            Some(TimeZone::UTC),
+                        ))?
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DataFrame::new(rows.len(), columns)?)
 }
 
 /// The FOCUS rows as a frame. `csv`: every value as text (date/times as
 /// `YYYY-MM-DDTHH:MM:SSZ`); otherwise typed for Parquet (Decimal(38, s),
 /// Datetime(µs, UTC), String, Int64).
 pub fn focus_frame(rows: &[FocusRow], csv: bool) -> Result<DataFrame> {
-    let mut cols = Vec::new();
-    for (name, v) in columns(rows) {
-        let col = match v {
-            Values::Str(v) => Column::new(name.into(), v),
-            Values::Int(v) => Column::new(name.into(), v),
-            Values::Dec(v, min) => {
-                let scale = scale_of(&v, min);
-                if csv {
-                    let text: Vec<Option<String>> =
-                        v.iter().map(|d| d.map(|d| dec_text(d, scale))).collect();
-                    Column::new(name.into(), text)
-                } else {
-                    // The scale keeps every value exact: the mantissa at that scale.
-                    let mantissas = v.iter().map(|d| {
-                        d.map(|d| {
-                            let mut r = d;
-                            r.rescale(scale);
-                            r.mantissa()
-                        })
-                    });
-                    Int128Chunked::from_iter_options(name.into(), mantissas)
-                        .into_decimal(38, scale as usize)?
-                        .into_series()
-                        .into_column()
-                }
-            }
-            Values::Time(v) => {
-                if csv {
-                    Column::new(
-                        name.into(),
-                        v.iter().map(|t| t.map(utc_text)).collect::<Vec<_>>(),
-                    )
-                } else {
-                    Column::new(name.into(), v).cast(&DataType::Datetime(
-                        TimeUnit::Microseconds,
-                        Some(TimeZone::UTC),
-                    ))?
-                }
-            }
-        };
-        cols.push(col);
+    let cols = columns();
+    let scales = Shape::of(&cols, rows).scales(&cols);
+    if !csv {
+        return typed_frame(&cols, &scales, rows);
     }
-    Ok(DataFrame::new(rows.len(), cols)?)
+    let mut out = Vec::with_capacity(cols.len());
+    for (&(name, get), &scale) in cols.iter().zip(&scales) {
+        let col = match get {
+            Get::Str(f) => Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>()),
+            Get::Int(f) => Column::new(
+                name.into(),
+                rows.iter().map(|r| Some(f(r))).collect::<Vec<_>>(),
+            ),
+            Get::Dec(_, f) => Column::new(
+                name.into(),
+                rows.iter()
+                    .map(|r| f(r).map(|d| dec_text(d, scale)))
+                    .collect::<Vec<_>>(),
+            ),
+            Get::Time(f) => Column::new(
+                name.into(),
+                rows.iter()
+                    .map(|r| Some(utc_text(f(r))))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        out.push(col);
+    }
+    Ok(DataFrame::new(rows.len(), out)?)
 }
 
 /// reckon's invoice for `period` as a FOCUS frame typed for Parquet.
@@ -902,28 +1031,129 @@ pub fn write_focus(
     write_focus_to(&staging.dir, month, catalog, period)
 }
 
+/// Invoice lines whose rows are made, written and dropped together.
+const LINES_PER_CHUNK: usize = 1 << 16;
+/// Lines made into rows by one task, at least.
+const LINES_PER_PIECE: usize = 1 << 10;
+
 /// Write `focus.parquet` and `focus.csv` into `dir`.
+///
+/// Memory stays bounded whatever the month's size: a first pass over the
+/// lines counts the rows and finds each decimal column's scale (it depends on
+/// every value), then the rows are made again [`LINES_PER_CHUNK`] lines at a
+/// time, appended to the CSV and fed to the Parquet writer, which writes each
+/// row group as soon as it is complete. The files are byte for byte those of
+/// writing the whole month's frame at once.
 pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Period) -> Result<()> {
-    let rows = focus_rows(month, catalog, period, None);
-    let create = |name: &str| {
-        let path = dir.join(name);
-        File::create(&path).map_err(|e| Error::Output {
-            path: path.clone(),
-            message: e.to_string(),
-        })
-    };
-    let mut pq = focus_frame(&rows, false)?;
-    ParquetWriter::new(create("focus.parquet")?).finish(&mut pq)?;
-    let mut csv = focus_frame(&rows, true)?;
-    CsvWriter::new(create("focus.csv")?)
-        .include_header(true)
-        .finish(&mut csv)?;
-    Ok(())
+    let lines = Lines::new(month, catalog, period);
+    let cols = columns();
+    let n = month.lines.len();
+    let shape = (0..n)
+        .into_par_iter()
+        .fold(
+            || (Shape::new(cols.len()), Vec::new()),
+            |(mut shape, mut rows), i| {
+                rows.clear();
+                lines.rows(i, None, &mut rows);
+                shape.add(&cols, &rows);
+                (shape, rows)
+            },
+        )
+        .map(|(shape, _)| shape)
+        .reduce(|| Shape::new(cols.len()), Shape::merge);
+    let scales = shape.scales(&cols);
+
+    let schema = typed_frame(&cols, &scales, &[])?.schema().clone();
+    let mut parquet = ParquetGroups::create(&dir.join("focus.parquet"), &schema, shape.rows)?;
+    let mut csv = CsvFile::create(&dir.join("focus.csv"))?;
+    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    csv.header(&names)?;
+    for start in (0..n).step_by(LINES_PER_CHUNK) {
+        let end = (start + LINES_PER_CHUNK).min(n);
+        // Rows of runs of lines, in line order.
+        let pieces: Vec<Vec<FocusRow>> = (start..end)
+            .into_par_iter()
+            .with_min_len(LINES_PER_PIECE)
+            .fold(Vec::new, |mut rows, i| {
+                lines.rows(i, None, &mut rows);
+                rows
+            })
+            .collect();
+        let text: Vec<Vec<u8>> = pieces
+            .par_iter()
+            .map(|rows| {
+                let mut buf = Vec::with_capacity(rows.len() * 512);
+                for r in rows {
+                    csv_row(&cols, &scales, r, &mut buf);
+                }
+                buf
+            })
+            .collect();
+        for t in text {
+            csv.write_all(&t)?;
+        }
+        for rows in &pieces {
+            parquet.push(typed_frame(&cols, &scales, rows)?)?;
+        }
+    }
+    parquet.finish()?;
+    csv.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample_row() -> FocusRow {
+        FocusRow {
+            billed_cost: Decimal::ZERO,
+            billing_account_id: "a".into(),
+            billing_currency: "USD".into(),
+            billing_period_start: 0,
+            billing_period_end: 0,
+            charge_category: "Usage",
+            charge_class: None,
+            charge_description: String::new(),
+            charge_frequency: "Usage-Based",
+            charge_period_start: 0,
+            charge_period_end: 0,
+            commitment_discount_id: None,
+            commitment_discount_name: None,
+            commitment_discount_status: None,
+            commitment_discount_type: None,
+            consumed_quantity: None,
+            consumed_unit: None,
+            contracted_cost: Decimal::ZERO,
+            contracted_unit_price: None,
+            effective_cost: Decimal::ZERO,
+            list_cost: Decimal::ZERO,
+            list_unit_price: None,
+            pricing_category: "Standard",
+            pricing_quantity: None,
+            pricing_unit: None,
+            provider_name: "Tencent Cloud".into(),
+            region_id: None,
+            service_name: "s".into(),
+            sku_id: None,
+            sku_price_id: None,
+            sub_account_id: "a".into(),
+            x_invoice_line: 1,
+            x_charge_type: "usage".into(),
+            x_reference: None,
+            x_tier: None,
+        }
+    }
+
+    #[test]
+    fn columns_are_the_focus_ones_then_the_custom_ones() {
+        let names: Vec<&str> = columns().iter().map(|(n, _)| *n).collect();
+        let want: Vec<&str> = FOCUS_COLUMNS
+            .iter()
+            .chain(CUSTOM_COLUMNS)
+            .copied()
+            .collect();
+        assert_eq!(names, want);
+    }
 
     #[test]
     fn units_read_as_focus_units() {
@@ -936,8 +1166,18 @@ mod tests {
 
     #[test]
     fn decimals_are_written_exactly_at_one_scale() {
-        let v = [Some(Decimal::new(125, 2)), Some(Decimal::new(5, 0)), None];
-        assert_eq!(scale_of(&v, 0), 2);
+        let cols = [("x", Get::Dec(Least::Digits(0), |r| r.pricing_quantity))];
+        let row = |q: Option<Decimal>| {
+            let mut r = sample_row();
+            r.pricing_quantity = q;
+            r
+        };
+        let rows = [
+            row(Some(Decimal::new(125, 2))),
+            row(Some(Decimal::new(5, 0))),
+            row(None),
+        ];
+        assert_eq!(Shape::of(&cols, &rows).scales(&cols), vec![2]);
         assert_eq!(dec_text(Decimal::new(5, 0), 2), "5.00");
         assert_eq!(dec_text(-Decimal::ZERO, 2), "0.00");
     }

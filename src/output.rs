@@ -2,11 +2,14 @@
 //! `manifest.json`, into a temporary directory that is renamed into place, so a
 //! crash or a concurrent run never leaves a half-written month.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use chrono::{Datelike, Timelike};
 use polars::prelude::*;
+use rayon::prelude::*;
 use rust_decimal::prelude::*;
 
 use crate::error::{Error, Result};
@@ -23,8 +26,10 @@ pub const PRICE_SCALE: u32 = 6;
 pub const QTY_SCALE: u32 = 6;
 
 /// A column under construction, in the order the contract lists.
-pub enum Col {
+pub enum Col<'a> {
     Str(&'static str, Vec<Option<String>>),
+    /// Text borrowed from the rows being written (no copy per cell).
+    Text(&'static str, Vec<Option<&'a str>>),
     /// Decimal with a fixed scale: Parquet Decimal(38, scale), CSV text.
     Dec(&'static str, u32, Vec<Option<Decimal>>),
     /// An instant: Parquet Datetime(µs, UTC); CSV ISO 8601 in the billing offset.
@@ -33,81 +38,178 @@ pub enum Col {
     Bool(&'static str, Vec<Option<bool>>),
 }
 
+impl Col<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Col::Str(n, _)
+            | Col::Text(n, _)
+            | Col::Dec(n, _, _)
+            | Col::Time(n, _)
+            | Col::Int(n, _)
+            | Col::Bool(n, _) => n,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Col::Str(_, v) => v.len(),
+            Col::Text(_, v) => v.len(),
+            Col::Dec(_, _, v) => v.len(),
+            Col::Time(_, v) => v.len(),
+            Col::Int(_, v) => v.len(),
+            Col::Bool(_, v) => v.len(),
+        }
+    }
+}
+
 /// A table to write: its columns and the billing offset for CSV times.
-pub struct Table {
+pub struct Table<'a> {
     pub name: &'static str,
-    pub columns: Vec<Col>,
+    pub columns: Vec<Col<'a>>,
     pub offset: i32,
 }
 
-fn fixed(d: Decimal, scale: u32) -> String {
-    let r = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
-    format!("{:.*}", scale as usize, r)
+/// `d` rounded half away from zero to `scale` digits: the mantissa at that scale.
+fn mantissa_at(d: Decimal, scale: u32) -> i128 {
+    let mut r = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(scale);
+    r.mantissa()
 }
 
-impl Table {
+/// `d` as CSV text with exactly `scale` digits after the point.
+fn push_fixed(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
+    let r = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+    put(buf, format_args!("{:.*}", scale as usize, r));
+}
+
+impl Table<'_> {
     fn height(&self) -> usize {
-        self.columns
-            .first()
-            .map(|c| match c {
-                Col::Str(_, v) => v.len(),
-                Col::Dec(_, _, v) => v.len(),
-                Col::Time(_, v) => v.len(),
-                Col::Int(_, v) => v.len(),
-                Col::Bool(_, v) => v.len(),
-            })
-            .unwrap_or(0)
+        self.columns.first().map(Col::len).unwrap_or(0)
     }
 
-    /// The frame; `csv` renders instants as text in the billing offset.
-    pub fn frame(&self, csv: bool) -> Result<DataFrame> {
-        let mut cols = Vec::with_capacity(self.columns.len());
-        for c in &self.columns {
-            let col: Column = match c {
-                Col::Str(n, v) => Column::new((*n).into(), v),
-                Col::Int(n, v) => Column::new((*n).into(), v),
-                Col::Bool(n, v) => Column::new((*n).into(), v),
-                Col::Dec(n, scale, v) => {
-                    if csv {
-                        let text: Vec<Option<String>> =
-                            v.iter().map(|d| d.map(|d| fixed(d, *scale))).collect();
-                        Column::new((*n).into(), text)
-                    } else {
+    /// Rows `[offset, offset + len)` as a frame typed for Parquet
+    /// (Decimal(38, scale), Datetime(µs, UTC), String, Int64, Boolean).
+    fn parquet_frame(&self, offset: usize, len: usize) -> Result<DataFrame> {
+        let r = offset..offset + len;
+        let cols = self
+            .columns
+            .par_iter()
+            .map(|c| -> Result<Column> {
+                let n = c.name().into();
+                Ok(match c {
+                    Col::Str(_, v) => StringChunked::from_iter_options(
+                        n,
+                        v[r.clone()].iter().map(|s| s.as_deref()),
+                    )
+                    .into_column(),
+                    Col::Text(_, v) => {
+                        StringChunked::from_iter_options(n, v[r.clone()].iter().copied())
+                            .into_column()
+                    }
+                    Col::Int(_, v) => {
+                        Int64Chunked::from_iter_options(n, v[r.clone()].iter().copied())
+                            .into_column()
+                    }
+                    Col::Bool(_, v) => {
+                        BooleanChunked::from_iter_options(n, v[r.clone()].iter().copied())
+                            .into_column()
+                    }
+                    Col::Dec(_, scale, v) => {
                         // Exact: the mantissa at the column's scale, as Decimal(38, scale).
-                        let mantissas = v.iter().map(|d| {
-                            d.map(|d| {
-                                let mut r = d.round_dp_with_strategy(
-                                    *scale,
-                                    RoundingStrategy::MidpointAwayFromZero,
-                                );
-                                r.rescale(*scale);
-                                r.mantissa()
-                            })
-                        });
-                        Int128Chunked::from_iter_options((*n).into(), mantissas)
+                        let m = v[r.clone()]
+                            .iter()
+                            .map(|d| d.map(|d| mantissa_at(d, *scale)));
+                        Int128Chunked::from_iter_options(n, m)
                             .into_decimal(38, *scale as usize)?
                             .into_series()
                             .into_column()
                     }
-                }
-                Col::Time(n, v) => {
-                    if csv {
-                        let text: Vec<Option<String>> = v
-                            .iter()
-                            .map(|t| t.map(|t| period::format_time(t, self.offset)))
-                            .collect();
-                        Column::new((*n).into(), text)
-                    } else {
-                        Column::new((*n).into(), v).cast(&DataType::Datetime(
-                            TimeUnit::Microseconds,
-                            Some(TimeZone::UTC),
-                        ))?
+                    Col::Time(_, v) => {
+                        Int64Chunked::from_iter_options(n, v[r.clone()].iter().copied())
+                            .into_column()
+                            .cast(&DataType::Datetime(
+                                TimeUnit::Microseconds,
+                                Some(TimeZone::UTC),
+                            ))?
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DataFrame::new(len, cols)?)
+    }
+
+    /// One CSV record (with its line end): text as is, decimals at the
+    /// column's scale, instants in the billing offset.
+    fn csv_row(&self, i: usize, buf: &mut Vec<u8>) {
+        for (k, c) in self.columns.iter().enumerate() {
+            if k > 0 {
+                buf.push(b',');
+            }
+            match c {
+                Col::Str(_, v) => push_text(buf, v[i].as_deref()),
+                Col::Text(_, v) => push_text(buf, v[i]),
+                Col::Dec(_, scale, v) => {
+                    if let Some(d) = v[i] {
+                        push_fixed(buf, d, *scale);
                     }
                 }
-            };
-            cols.push(col);
+                Col::Time(_, v) => {
+                    if let Some(t) = v[i] {
+                        push_time(buf, t, self.offset);
+                    }
+                }
+                Col::Int(_, v) => {
+                    if let Some(x) = v[i] {
+                        put(buf, format_args!("{x}"));
+                    }
+                }
+                Col::Bool(_, v) => match v[i] {
+                    Some(true) => buf.extend_from_slice(b"true"),
+                    Some(false) => buf.extend_from_slice(b"false"),
+                    None => {}
+                },
+            }
         }
-        Ok(DataFrame::new(self.height(), cols)?)
+        buf.push(b'\n');
+    }
+
+    /// The whole table as one frame; `csv` renders every value as its CSV text.
+    pub fn frame(&self, csv: bool) -> Result<DataFrame> {
+        let h = self.height();
+        if !csv {
+            return self.parquet_frame(0, h);
+        }
+        let mut cols = Vec::with_capacity(self.columns.len());
+        for c in &self.columns {
+            let v: Vec<Option<String>> = match c {
+                Col::Int(n, v) => {
+                    cols.push(Column::new((*n).into(), v));
+                    continue;
+                }
+                Col::Bool(n, v) => {
+                    cols.push(Column::new((*n).into(), v));
+                    continue;
+                }
+                Col::Str(_, v) => v.clone(),
+                Col::Text(_, v) => v.iter().map(|s| s.map(str::to_string)).collect(),
+                Col::Dec(_, scale, v) => v
+                    .iter()
+                    .map(|d| {
+                        d.map(|d| {
+                            let mut b = Vec::new();
+                            push_fixed(&mut b, d, *scale);
+                            String::from_utf8(b).expect("ascii")
+                        })
+                    })
+                    .collect(),
+                Col::Time(_, v) => v
+                    .iter()
+                    .map(|t| t.map(|t| period::format_time(t, self.offset)))
+                    .collect(),
+            };
+            cols.push(Column::new(c.name().into(), v));
+        }
+        Ok(DataFrame::new(h, cols)?)
     }
 }
 
@@ -157,17 +259,25 @@ impl Staging {
         })
     }
 
-    /// Write a table as `NAME.parquet` and `NAME.csv`.
+    /// Write a table as `NAME.parquet` and `NAME.csv`, one row group (Parquet)
+    /// and one block of rows (CSV) at a time.
     pub fn write_table(&self, table: &Table) -> Result<()> {
-        let mut pq = table.frame(false)?;
+        let h = table.height();
         let path = self.dir.join(format!("{}.parquet", table.name));
-        let f = File::create(&path).map_err(|e| out_err(&path, e))?;
-        ParquetWriter::new(f).finish(&mut pq)?;
-        let mut csv = table.frame(true)?;
+        let schema = table.parquet_frame(0, 0)?.schema().clone();
+        let mut pq = ParquetGroups::create(&path, &schema, h)?;
+        let mut at = 0;
+        for n in row_groups(h) {
+            pq.push(table.parquet_frame(at, n)?)?;
+            at += n;
+        }
+        pq.finish()?;
         let path = self.dir.join(format!("{}.csv", table.name));
-        let f = File::create(&path).map_err(|e| out_err(&path, e))?;
-        CsvWriter::new(f).include_header(true).finish(&mut csv)?;
-        Ok(())
+        let mut csv = CsvFile::create(&path)?;
+        let names: Vec<&str> = table.columns.iter().map(Col::name).collect();
+        csv.header(&names)?;
+        csv.rows(h, |i, buf| table.csv_row(i, buf))?;
+        csv.finish()
     }
 
     /// Write a frame made elsewhere (rejects, duplicates) as Parquet and CSV.
@@ -220,5 +330,316 @@ fn out_err(path: &Path, e: std::io::Error) -> Error {
     Error::Output {
         path: path.to_path_buf(),
         message: e.to_string(),
+    }
+}
+
+/// Rows per row group: what polars' `ParquetWriter::finish` makes of a
+/// single-chunk frame of `height` rows (its default row group size is 512²;
+/// a taller frame is cut into `height / 512²` groups of equal size, the last
+/// taking the remainder). Writing the groups one at a time with these sizes
+/// gives the same file as writing the whole frame at once.
+pub fn row_groups(height: usize) -> Vec<usize> {
+    const ROW_GROUP: usize = 512 * 512;
+    if height == 0 {
+        return Vec::new();
+    }
+    let n = height / ROW_GROUP;
+    if n <= 1 {
+        return vec![height];
+    }
+    let size = height / n;
+    let mut out = vec![size; n - 1];
+    out.push(height - size * (n - 1));
+    out
+}
+
+/// A Parquet file written one row group at a time, with the row groups polars
+/// would make of the whole frame ([`row_groups`]). Frames of any height are
+/// pushed in row order; a group is written as soon as it is complete.
+pub struct ParquetGroups {
+    path: PathBuf,
+    writer: polars::io::parquet::write::BatchedWriter<File>,
+    sizes: VecDeque<usize>,
+    pending: Vec<DataFrame>,
+    pending_rows: usize,
+}
+
+impl ParquetGroups {
+    /// Create `path` for `height` rows of `schema`.
+    pub fn create(path: &Path, schema: &Schema, height: usize) -> Result<ParquetGroups> {
+        let f = File::create(path).map_err(|e| out_err(path, e))?;
+        Ok(ParquetGroups {
+            path: path.to_path_buf(),
+            writer: ParquetWriter::new(f).batched(schema)?,
+            sizes: row_groups(height).into(),
+            pending: Vec::new(),
+            pending_rows: 0,
+        })
+    }
+
+    /// Add the next rows.
+    pub fn push(&mut self, mut df: DataFrame) -> Result<()> {
+        while df.height() > 0 {
+            let Some(&size) = self.sizes.front() else {
+                return Err(self.err("more rows than announced"));
+            };
+            let need = size - self.pending_rows;
+            if df.height() < need {
+                self.pending_rows += df.height();
+                self.pending.push(df);
+                return Ok(());
+            }
+            let (head, tail) = df.split_at(need as i64);
+            self.pending.push(head);
+            let mut parts = self.pending.drain(..);
+            let mut group = parts.next().expect("the head at least");
+            for p in parts {
+                group.vstack_mut(&p)?;
+            }
+            if group.first_col_n_chunks() > 1 {
+                group.rechunk_mut_par();
+            }
+            self.writer.write_batch(&group)?;
+            self.sizes.pop_front();
+            self.pending_rows = 0;
+            df = tail;
+        }
+        Ok(())
+    }
+
+    /// Write the footer; every announced row must have been pushed.
+    pub fn finish(self) -> Result<()> {
+        if !self.sizes.is_empty() {
+            return Err(self.err("fewer rows than announced"));
+        }
+        self.writer.finish()?;
+        Ok(())
+    }
+
+    fn err(&self, message: &str) -> Error {
+        Error::Output {
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Rows serialised per task when a block of CSV rows is rendered in parallel.
+const CSV_PIECE: usize = 4096;
+/// Rows rendered before they are written out.
+const CSV_BLOCK: usize = 64 * CSV_PIECE;
+
+/// A CSV file written the way polars' `CsvWriter` writes (header, `,`
+/// separator, `\n` line ends, null as nothing, text quoted only when needed),
+/// from typed values without building a frame of strings.
+pub struct CsvFile {
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl CsvFile {
+    pub fn create(path: &Path) -> Result<CsvFile> {
+        let f = File::create(path).map_err(|e| out_err(path, e))?;
+        Ok(CsvFile {
+            path: path.to_path_buf(),
+            w: BufWriter::with_capacity(1 << 20, f),
+        })
+    }
+
+    /// The header line.
+    pub fn header(&mut self, names: &[&str]) -> Result<()> {
+        let mut buf = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            push_text(&mut buf, Some(n));
+        }
+        buf.push(b'\n');
+        self.write_all(&buf)
+    }
+
+    /// Rows `0..n`; `row(i, buf)` appends record `i` with its line end.
+    /// Blocks of rows are rendered in parallel and written in order.
+    pub fn rows(&mut self, n: usize, row: impl Fn(usize, &mut Vec<u8>) + Sync) -> Result<()> {
+        let mut start = 0;
+        while start < n {
+            let end = (start + CSV_BLOCK).min(n);
+            let pieces: Vec<Vec<u8>> = (start..end)
+                .into_par_iter()
+                .step_by(CSV_PIECE)
+                .map(|s| {
+                    let mut buf = Vec::with_capacity(CSV_PIECE * 64);
+                    for i in s..(s + CSV_PIECE).min(end) {
+                        row(i, &mut buf);
+                    }
+                    buf
+                })
+                .collect();
+            for p in pieces {
+                self.write_all(&p)?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Flush and close.
+    pub fn finish(mut self) -> Result<()> {
+        self.w.flush().map_err(|e| out_err(&self.path, e))
+    }
+
+    /// Append bytes already rendered as CSV records.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.w.write_all(bytes).map_err(|e| out_err(&self.path, e))
+    }
+}
+
+/// Format into a byte buffer (cannot fail).
+pub(crate) fn put(buf: &mut Vec<u8>, args: std::fmt::Arguments) {
+    buf.write_fmt(args).expect("writing to memory");
+}
+
+/// A text cell as polars writes it: null as nothing, the empty string as
+/// `""`, quoted (with quotes doubled) when it holds `,`, `"`, CR or LF.
+pub fn push_text(buf: &mut Vec<u8>, s: Option<&str>) {
+    let Some(s) = s else {
+        return;
+    };
+    if s.is_empty() {
+        buf.extend_from_slice(b"\"\"");
+        return;
+    }
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
+        buf.extend_from_slice(b);
+        return;
+    }
+    buf.push(b'"');
+    for &c in b {
+        if c == b'"' {
+            buf.push(b'"');
+        }
+        buf.push(c);
+    }
+    buf.push(b'"');
+}
+
+fn push_digits(buf: &mut Vec<u8>, v: u32, width: u32) {
+    for k in (0..width).rev() {
+        buf.push(b'0' + (v / 10u32.pow(k) % 10) as u8);
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a calendar time with a four-digit year.
+fn push_date_time(buf: &mut Vec<u8>, t: &chrono::NaiveDateTime) {
+    push_digits(buf, t.year() as u32, 4);
+    buf.push(b'-');
+    push_digits(buf, t.month(), 2);
+    buf.push(b'-');
+    push_digits(buf, t.day(), 2);
+    buf.push(b'T');
+    push_digits(buf, t.hour(), 2);
+    buf.push(b':');
+    push_digits(buf, t.minute(), 2);
+    buf.push(b':');
+    push_digits(buf, t.second(), 2);
+}
+
+/// [`period::format_time`] into a buffer: `2026-10-01T00:00:00+08:00`, with
+/// `.ffffff` when the instant has microseconds.
+pub fn push_time(buf: &mut Vec<u8>, t: Micros, offset: i32) {
+    let dt = period::to_datetime(t, offset);
+    let local = dt.naive_local();
+    if offset % 60 != 0 || !(1000..=9999).contains(&local.year()) {
+        buf.extend_from_slice(period::format_time(t, offset).as_bytes());
+        return;
+    }
+    push_date_time(buf, &local);
+    let micros = dt.timestamp_subsec_micros();
+    if micros != 0 {
+        buf.push(b'.');
+        push_digits(buf, micros, 6);
+    }
+    buf.push(if offset < 0 { b'-' } else { b'+' });
+    let abs = offset.unsigned_abs();
+    push_digits(buf, abs / 3600, 2);
+    buf.push(b':');
+    push_digits(buf, abs / 60 % 60, 2);
+}
+
+/// An instant in UTC to the second: `2026-10-01T00:00:00Z`.
+pub fn push_utc(buf: &mut Vec<u8>, t: Micros) {
+    let dt = period::to_datetime(t, 0).naive_utc();
+    if !(1000..=9999).contains(&dt.year()) {
+        put(buf, format_args!("{}", dt.format("%Y-%m-%dT%H:%M:%SZ")));
+        return;
+    }
+    push_date_time(buf, &dt);
+    buf.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_groups_follow_polars() {
+        assert_eq!(row_groups(0), Vec::<usize>::new());
+        assert_eq!(row_groups(10), vec![10]);
+        assert_eq!(row_groups(524_287), vec![524_287]);
+        assert_eq!(row_groups(524_288), vec![262_144, 262_144]);
+        assert_eq!(row_groups(793_862), vec![264_620, 264_620, 264_622]);
+    }
+
+    #[test]
+    fn times_match_the_chrono_formats() {
+        let mut x: i64 = 1_790_000_000_123_456;
+        for offset in [
+            0,
+            8 * 3600,
+            -5 * 3600,
+            5 * 3600 + 1800,
+            5 * 3600 + 2700,
+            -9000,
+        ] {
+            for k in 0..2000 {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                // Instants from 1970 to ~2100; every other one on a whole second.
+                let mut t = (x >> 1).rem_euclid(4_102_444_800_000_000);
+                if k % 2 == 0 {
+                    t -= t % 1_000_000;
+                }
+                let mut buf = Vec::new();
+                push_time(&mut buf, t, offset);
+                assert_eq!(
+                    String::from_utf8(buf).unwrap(),
+                    period::format_time(t, offset)
+                );
+                let mut buf = Vec::new();
+                push_utc(&mut buf, t);
+                let want = period::to_datetime(t, 0)
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string();
+                assert_eq!(String::from_utf8(buf).unwrap(), want);
+            }
+        }
+    }
+
+    #[test]
+    fn text_is_quoted_like_polars() {
+        let cell = |s: Option<&str>| {
+            let mut b = Vec::new();
+            push_text(&mut b, s);
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(cell(None), "");
+        assert_eq!(cell(Some("")), "\"\"");
+        assert_eq!(cell(Some("a b")), "a b");
+        assert_eq!(cell(Some("a,b")), "\"a,b\"");
+        assert_eq!(cell(Some("say \"hi\"")), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell(Some("x\ny")), "\"x\ny\"");
     }
 }
