@@ -47,6 +47,8 @@ pub struct PartialBucket {
     /// Quantity (measure units) of the bucket's events, in event order, that
     /// was funded before refusal began.
     pub funded: Decimal,
+    /// Events in the bucket (sizes the second pass's batches).
+    pub events: u64,
 }
 
 /// What the second pass says of a partial bucket.
@@ -471,6 +473,7 @@ fn refuse(
             start: b.start,
             end: b.end,
             funded,
+            events: b.events,
         });
     }
 }

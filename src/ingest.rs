@@ -1136,13 +1136,42 @@ struct Table {
     /// What errors about the whole table name: the file, or the `NAME/` directory.
     path: PathBuf,
     sources: Vec<Source>,
+    /// Several Parquet files of one schema are read as one multi-file scan
+    /// (polars then reads a few files ahead, not all at once: concatenated
+    /// per-file scans held hundreds of MB per file). Its row index runs
+    /// across the files: `FIDX` is 0 and `IDX` is that global index.
+    merged: Option<Merged>,
     /// `FIDX, IDX`, then per field its text and parsed columns.
     frame: LazyFrame,
 }
 
+struct Merged {
+    source: Source,
+    /// First global row of each file, in file order.
+    offsets: Vec<i64>,
+}
+
 impl Table {
+    /// What to normalise: the merged scan, else every file with its index.
+    fn units(&self) -> Vec<(i64, &Source)> {
+        match &self.merged {
+            Some(m) => vec![(0, &m.source)],
+            None => self
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as i64, s))
+                .collect(),
+        }
+    }
+
     /// The file and reported row number of a row.
     fn locate(&self, fidx: i64, idx: i64) -> (String, i64) {
+        if let Some(m) = &self.merged {
+            let k = m.offsets.partition_point(|&o| o <= idx).saturating_sub(1);
+            let s = &self.sources[k];
+            return (s.path.display().to_string(), s.rows.row(idx - m.offsets[k]));
+        }
         match usize::try_from(fidx).ok().and_then(|i| self.sources.get(i)) {
             Some(s) => (s.path.display().to_string(), s.rows.row(idx)),
             None => (self.path.display().to_string(), idx + 1),
@@ -1242,17 +1271,52 @@ fn scan_table(
         .par_iter()
         .map(|p| open_source(p, fields, table, opts))
         .collect::<Result<Vec<_>>>()?;
-    let frames: Vec<LazyFrame> = sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| normalize(s, i as i64, fields, opts))
-        .collect();
-    let frame = concat(frames, UnionArgs::default())?;
-    Ok(Some(Table {
+    let merged = merge_parquet(&sources, &path)?;
+    let mut t = Table {
         name: table.to_string(),
         path,
         sources,
-        frame,
+        merged,
+        frame: LazyFrame::default(),
+    };
+    let frames: Vec<LazyFrame> = t
+        .units()
+        .into_iter()
+        .map(|(i, s)| normalize(s, i, fields, opts))
+        .collect();
+    t.frame = concat(frames, UnionArgs::default())?;
+    Ok(Some(t))
+}
+
+/// One multi-file scan for two or more Parquet files of the same schema.
+fn merge_parquet(sources: &[Source], path: &Path) -> Result<Option<Merged>> {
+    let all_parquet = sources
+        .iter()
+        .all(|s| matches!(s.rows, RowNumbers::Parquet));
+    if sources.len() < 2 || !all_parquet || sources.iter().any(|s| s.schema != sources[0].schema) {
+        return Ok(None);
+    }
+    let paths = sources
+        .iter()
+        .map(|s| PlRefPath::try_from_path(&s.path).map_err(|e| Error::input(&s.path, one_line(e))))
+        .collect::<Result<Vec<_>>>()?;
+    let lf = LazyFrame::scan_parquet_files(paths.into(), ScanArgsParquet::default())
+        .map_err(|e| Error::input(path, format!("cannot read Parquet: {}", one_line(e))))?;
+    let mut offsets = Vec::with_capacity(sources.len());
+    let mut at = 0i64;
+    for s in sources {
+        offsets.push(at);
+        at += s.info.rows as i64;
+    }
+    Ok(Some(Merged {
+        source: Source {
+            path: path.to_path_buf(),
+            info: sources[0].info.clone(),
+            rows: RowNumbers::Parquet,
+            lf,
+            schema: sources[0].schema.clone(),
+        },
+        offsets,
     }))
 }
 
@@ -1487,10 +1551,9 @@ fn read_usage(
         .fold(fields_ok(USAGE), |acc, c| acc.and(c.fails.clone().not()));
     let raws = raw_cols(USAGE);
     let fast: Vec<(LazyFrame, &Source)> = table
-        .sources
-        .iter()
-        .enumerate()
-        .map(|(i, src)| (normalize_fast(src, i as i64, USAGE, opts), src))
+        .units()
+        .into_iter()
+        .map(|(i, src)| (normalize_fast(src, i, USAGE, opts), src))
         .collect();
 
     // The bad rows (few), with their reasons, for rejects and the
@@ -1525,10 +1588,13 @@ fn read_usage(
                 .collect::<Vec<_>>(),
         );
 
-    // The valid rows, and in the same scan which event ids may repeat among
-    // them: ids are grouped by a 64-bit hash (8 bytes a row, not the text);
-    // a repeated hash only makes its rows candidates, and the exact text
-    // decides below, so a hash collision can never merge two events.
+    // The valid rows. Which event ids may repeat is found from a 64-bit hash
+    // of each: one scan of every row streams the hash of each valid row into
+    // a vector (8 bytes a row, sorted afterwards: far less memory than a hash
+    // table of the ids) and counts the invalid rows. A repeated hash only
+    // makes its rows candidates; the exact text decides below, so a hash
+    // collision can never merge two events. Only when some row is invalid
+    // does a second scan collect the bad rows with their reasons.
     let valid = concat(
         fast.iter()
             .map(|(lf, _)| lf.clone().filter(is_valid.clone()).drop(cols(raws.clone())))
@@ -1536,48 +1602,60 @@ fn read_usage(
         UnionArgs::default(),
     )?;
     let id_hash = || col("event_id").hash(ID_SEEDS[0], ID_SEEDS[1], ID_SEEDS[2], ID_SEEDS[3]);
-    let summary = valid
-        .clone()
-        .select([id_hash().alias("_h")])
-        .group_by([col("_h")])
-        .agg([len().cast(DataType::Int64).alias("n")])
-        .select([
-            col("n").sum().alias("valid"),
-            col("_h")
-                .filter(col("n").gt(lit(1)))
-                .implode(false)
-                .alias("repeated"),
-        ]);
-    let mut both = timings.time("scan_validate", || {
-        LazyFrame::collect_all_with_engine(
-            vec![bad_rows.logical_plan, summary.logical_plan],
-            Engine::Streaming,
-            OptFlags::default(),
+    let all = concat(
+        fast.iter()
+            .map(|(lf, _)| lf.clone().drop(cols(raws.clone())))
+            .collect::<Vec<_>>(),
+        UnionArgs::default(),
+    )?;
+    let (hashes, invalid) = timings.time("scan_validate", || {
+        id_hashes(
+            all.select([when(is_valid.clone())
+                .then(id_hash())
+                .otherwise(lit(NULL).cast(DataType::UInt64))
+                .alias("_h")]),
+            table.read() as usize,
         )
         .map_err(|e| table.read_error(e))
     })?;
-    let summary = both.pop().expect("two plans");
-    let bad = both.pop().expect("two plans");
+    let valid_rows = hashes.len() as u64;
+    let repeated = timings.time("sort_ids", || Ok(repeated_hashes(hashes)))?;
+    let bad = if invalid > 0 {
+        timings.time("rejects", || {
+            collect_streaming(bad_rows).map_err(|e| table.read_error(e))
+        })?
+    } else {
+        collect_streaming(bad_rows.slice(0, 0)).map_err(|e| table.read_error(e))?
+    };
     push_rejects(rejects, &table, &bad, USAGE)?;
     let unknown_items = unknown_items(&bad)?;
-    let valid_rows = summary.column("valid")?.i64()?.get(0).unwrap_or(0) as u64;
-    let repeated = summary.column("repeated")?.list()?.get_as_series(0);
 
     // Only with repeats: where each candidate id occurs, exactly.
-    let (duplicates, dropped) =
-        timings.time("dedupe", || match repeated.filter(|s| !s.is_empty()) {
+    let (duplicates, dropped) = timings.time("dedupe", || {
+        match (!repeated.is_empty()).then(|| Series::new("".into(), repeated)) {
             Some(hashes) => {
+                // A semi join builds the candidate set once (an `is_in`
+                // literal would be rebuilt for every batch).
+                let cands =
+                    DataFrame::new(hashes.len(), vec![hashes.with_name("_h".into()).into()])?;
                 let rows = collect_streaming(
                     valid
                         .clone()
-                        .filter(id_hash().is_in(lit(hashes).implode(false), false))
+                        .select([col("event_id"), col(FIDX), col(IDX), id_hash().alias("_h")])
+                        .join(
+                            cands.lazy(),
+                            [col("_h")],
+                            [col("_h")],
+                            JoinArgs::new(JoinType::Semi),
+                        )
                         .select([col("event_id"), col(FIDX), col(IDX)]),
                 )
                 .map_err(|e| table.read_error(e))?;
                 duplicate_rows(&table, &rows)
             }
             None => Ok((duplicate_frame(Vec::new())?, Vec::new())),
-        })?;
+        }
+    })?;
 
     let read = table.read();
     let rejected = bad.height() as u64;
@@ -1630,6 +1708,46 @@ fn read_usage(
         duplicates,
         unknown_items,
     })
+}
+
+/// Stream `_h` (the id hash of a valid row, null for an invalid one) into a
+/// vector; also count the invalid rows.
+fn id_hashes(lf: LazyFrame, capacity: usize) -> PolarsResult<(Vec<u64>, u64)> {
+    use std::sync::{Arc, Mutex};
+    let acc = Arc::new(Mutex::new((Vec::<u64>::with_capacity(capacity), 0u64)));
+    let sink = Arc::clone(&acc);
+    lf.sink_batches(
+        PlanCallback::new(move |df: DataFrame| {
+            let h = df.column("_h")?.u64()?.clone();
+            let mut g = sink.lock().expect("no panics while held");
+            for arr in h.downcast_iter() {
+                for x in arr.iter() {
+                    match x {
+                        Some(v) => g.0.push(*v),
+                        None => g.1 += 1,
+                    }
+                }
+            }
+            Ok(false)
+        }),
+        false,
+        None,
+    )?
+    .collect_with_engine(Engine::Streaming)?;
+    let out = std::mem::take(&mut *acc.lock().expect("no panics while held"));
+    Ok(out)
+}
+
+/// The hashes that occur more than once, sorted.
+fn repeated_hashes(mut v: Vec<u64>) -> Vec<u64> {
+    v.par_sort_unstable();
+    let mut out: Vec<u64> = v
+        .par_windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    out.dedup();
+    out
 }
 
 /// Usage rows whose only problem is an unknown item, per account and item.

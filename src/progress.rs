@@ -18,6 +18,9 @@ use crate::error::Result;
 pub struct Timings {
     /// Seconds per stage, to the millisecond.
     pub seconds: BTreeMap<String, f64>,
+    /// The process's peak resident memory (MB) when each stage ended, where
+    /// the system reports it (Linux): which stage set the peak.
+    pub peak_rss_mb: BTreeMap<String, u64>,
     multi: Option<MultiProgress>,
 }
 
@@ -46,8 +49,8 @@ impl Timings {
         let multi = (show && std::io::stderr().is_terminal())
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)));
         Timings {
-            seconds: BTreeMap::new(),
             multi,
+            ..Timings::default()
         }
     }
 
@@ -90,7 +93,11 @@ impl Timings {
         let t = Instant::now();
         let r = f(&handle);
         let secs = t.elapsed().as_secs_f64();
-        tracing::info!(stage, seconds = secs, "stage done");
+        let peak = peak_rss_mb();
+        tracing::info!(stage, seconds = secs, peak_rss_mb = peak, "stage done");
+        if let Some(mb) = peak {
+            self.peak_rss_mb.insert(stage.to_string(), mb);
+        }
         if let Some(b) = handle.bar {
             b.set_style(ProgressStyle::with_template("✓ {prefix:<18} {msg}").expect("template"));
             b.finish_with_message(format!("{secs:.1} s"));
@@ -106,4 +113,12 @@ impl Timings {
             m.clear().ok();
         }
     }
+}
+
+/// Peak resident set size of this process so far, in MB (`VmHWM`, Linux).
+fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }

@@ -364,15 +364,48 @@ pub fn reduce(
 
 /// The second pass: for each partly refused bucket, walk its events in event
 /// order (time, then id) and find the first refused one and how many were.
+///
+/// The events of the partial buckets are sorted in memory, so the buckets go
+/// in batches of at most [`PARTIAL_BATCH_EVENTS`] events (one scan each):
+/// memory stays bounded however much of the month is refused.
 pub fn resolve_partials(
     usage: LazyFrame,
     catalog: &Catalog,
     period: &Period,
     partials: &[PartialBucket],
 ) -> Result<Vec<Option<PartialResolution>>> {
-    if partials.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::with_capacity(partials.len());
+    let mut from = 0;
+    while from < partials.len() {
+        let mut to = from;
+        let mut events = 0u64;
+        while to < partials.len()
+            && (to == from || events + partials[to].events <= PARTIAL_BATCH_EVENTS)
+        {
+            events += partials[to].events;
+            to += 1;
+        }
+        tracing::info!(buckets = to - from, events, "second pass batch");
+        out.extend(resolve_batch(
+            usage.clone(),
+            catalog,
+            period,
+            &partials[from..to],
+        )?);
+        from = to;
     }
+    Ok(out)
+}
+
+/// Events per batch of the second pass (about 60 bytes each while sorted).
+const PARTIAL_BATCH_EVENTS: u64 = 16_000_000;
+
+fn resolve_batch(
+    usage: LazyFrame,
+    catalog: &Catalog,
+    period: &Period,
+    partials: &[PartialBucket],
+) -> Result<Vec<Option<PartialResolution>>> {
     let funded: Vec<i64> = partials
         .iter()
         .map(|p| {
@@ -412,6 +445,17 @@ pub fn resolve_partials(
                 .and(col("t").gt_eq(col("_start")))
                 .and(col("t").lt(col("_end"))),
         )
+        .select([
+            col("_pid"),
+            col("t"),
+            col("event_id"),
+            col("_m"),
+            col("_funded"),
+        ])
+        // The scan streams; only the partial buckets' events are held.
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single()
+        .lazy()
         .sort(["_pid", "t", "event_id"], SortMultipleOptions::default())
         .with_column(col("_m").cum_sum(false).over([col("_pid")])?.alias("_cum"))
         .filter(col("_cum").gt(col("_funded")))
@@ -580,6 +624,7 @@ mod tests {
             start: p.start(),
             end: p.end(),
             funded: Decimal::from(2),
+            events: 4,
         };
         let r = resolve_partials(usage(), &cat, &p, &[pb]).unwrap();
         let r = r[0].clone().unwrap();

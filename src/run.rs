@@ -397,6 +397,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
             "statement_problems": r.problems,
         })),
         "timings_seconds": timings.seconds,
+        "peak_rss_mb_after_stage": timings.peak_rss_mb,
     });
     staging.write_text(
         "manifest.json",
