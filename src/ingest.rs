@@ -1595,12 +1595,6 @@ fn read_usage(
     // makes its rows candidates; the exact text decides below, so a hash
     // collision can never merge two events. Only when some row is invalid
     // does a second scan collect the bad rows with their reasons.
-    let valid = concat(
-        fast.iter()
-            .map(|(lf, _)| lf.clone().filter(is_valid.clone()).drop(cols(raws.clone())))
-            .collect::<Vec<_>>(),
-        UnionArgs::default(),
-    )?;
     let id_hash = || col("event_id").hash(ID_SEEDS[0], ID_SEEDS[1], ID_SEEDS[2], ID_SEEDS[3]);
     let all = concat(
         fast.iter()
@@ -1608,6 +1602,7 @@ fn read_usage(
             .collect::<Vec<_>>(),
         UnionArgs::default(),
     )?;
+    let valid = all.clone().filter(is_valid.clone());
     let (hashes, invalid) = timings.time("scan_validate", || {
         id_hashes(
             all.select([when(is_valid.clone())
