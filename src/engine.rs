@@ -76,13 +76,9 @@ pub struct AccountResult {
 }
 
 /// Run every account on rayon; results come back in input order, so the
-/// output does not depend on the thread count.
-pub fn run_accounts(ctx: &Context, inputs: Vec<AccountInput>) -> Vec<AccountResult> {
-    run_accounts_with(ctx, inputs, &|| {})
-}
-
-/// [`run_accounts`], calling `done` after each account (for a progress bar).
-pub fn run_accounts_with(
+/// output does not depend on the thread count. `done` is called after each
+/// account (for a progress bar).
+pub fn run_accounts(
     ctx: &Context,
     inputs: Vec<AccountInput>,
     done: &(dyn Fn() + Sync),

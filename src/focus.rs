@@ -902,12 +902,6 @@ fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
     put(buf, format_args!("{x}"));
 }
 
-fn dec_text(d: Decimal, scale: u32) -> String {
-    let mut buf = Vec::new();
-    push_dec(&mut buf, d, scale);
-    String::from_utf8(buf).expect("decimal text is ASCII")
-}
-
 /// One CSV record of `r`, with its line end.
 fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>) {
     for (k, ((_, get), &scale)) in cols.iter().zip(scales).enumerate() {
@@ -976,39 +970,12 @@ fn typed_frame(
     Ok(DataFrame::new(rows.len(), columns)?)
 }
 
-/// The FOCUS rows as a frame. `csv`: every value as text (date/times as
-/// `YYYY-MM-DDTHH:MM:SSZ`); otherwise typed for Parquet (Decimal(38, s),
-/// Datetime(µs, UTC), String, Int64).
-pub fn focus_frame(rows: &[FocusRow], csv: bool) -> Result<DataFrame> {
+/// The FOCUS rows as a frame typed for Parquet (Decimal(38, s), Datetime(µs,
+/// UTC), String, Int64); the CSV is written row by row ([`csv_row`]).
+pub fn focus_frame(rows: &[FocusRow]) -> Result<DataFrame> {
     let cols = columns();
     let scales = Shape::of(&cols, rows).scales(&cols);
-    if !csv {
-        return typed_frame(&cols, &scales, rows);
-    }
-    let mut out = Vec::with_capacity(cols.len());
-    for (&(name, get), &scale) in cols.iter().zip(&scales) {
-        let col = match get {
-            Get::Str(f) => Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>()),
-            Get::Int(f) => Column::new(
-                name.into(),
-                rows.iter().map(|r| Some(f(r))).collect::<Vec<_>>(),
-            ),
-            Get::Dec(_, f) => Column::new(
-                name.into(),
-                rows.iter()
-                    .map(|r| f(r).map(|d| dec_text(d, scale)))
-                    .collect::<Vec<_>>(),
-            ),
-            Get::Time(f) => Column::new(
-                name.into(),
-                rows.iter()
-                    .map(|r| Some(utc_text(f(r))))
-                    .collect::<Vec<_>>(),
-            ),
-        };
-        out.push(col);
-    }
-    Ok(DataFrame::new(rows.len(), out)?)
+    typed_frame(&cols, &scales, rows)
 }
 
 /// reckon's invoice for `period` as a FOCUS frame typed for Parquet.
@@ -1018,7 +985,7 @@ pub fn focus_table(
     period: &Period,
     provider: Option<&str>,
 ) -> Result<DataFrame> {
-    focus_frame(&focus_rows(month, catalog, period, provider), false)
+    focus_frame(&focus_rows(month, catalog, period, provider))
 }
 
 /// Write `focus.parquet` and `focus.csv` into the staging directory.
@@ -1178,6 +1145,11 @@ mod tests {
             row(None),
         ];
         assert_eq!(Shape::of(&cols, &rows).scales(&cols), vec![2]);
+        let dec_text = |d: Decimal, scale: u32| {
+            let mut buf = Vec::new();
+            push_dec(&mut buf, d, scale);
+            String::from_utf8(buf).unwrap()
+        };
         assert_eq!(dec_text(Decimal::new(5, 0), 2), "5.00");
         assert_eq!(dec_text(-Decimal::ZERO, 2), "0.00");
     }

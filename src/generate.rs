@@ -310,8 +310,6 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
             gen.part(part, first, n)
         })
         .collect::<Result<Vec<()>>>()?;
-    let written = opts.events;
-    let part = parts;
     let labels = match opts.statement_faults {
         Some(n) => Some(write_statement(cat, opts, n)?),
         None => None,
@@ -319,8 +317,8 @@ pub fn generate(cat: &Catalog, opts: &GenOptions) -> Result<GenSummary> {
     Ok(GenSummary {
         out: opts.out.clone(),
         accounts: opts.accounts,
-        events: written,
-        parts: part,
+        events: opts.events,
+        parts,
         packages: n_packages,
         subscriptions: n_subs,
         labels,

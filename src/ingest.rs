@@ -912,15 +912,7 @@ fn decimal_reason(text: &Expr) -> Expr {
 /// only for rows that fail ([`field_ok`], [`field_reason`]).
 fn parsed_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Vec<Expr> {
     let name = fld.name;
-    let raw = match dtype {
-        None | Some(DataType::Null) => null_str(),
-        Some(DataType::String) => col(name),
-        Some(_) => col(name).cast(DataType::String),
-    };
-    let stripped = raw.str().strip_chars(lit(NULL));
-    let text = when(stripped.clone().str().len_bytes().eq(lit(0)))
-        .then(null_str())
-        .otherwise(stripped);
+    let text = text_of(col(name), dtype);
     let parsed = match fld.kind {
         Kind::Text => None,
         Kind::Bool => {
@@ -984,20 +976,6 @@ fn parsed_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> 
 /// column as `NAME__raw` for [`text_of_raw`] on the rows that fail.
 fn fast_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Vec<Expr> {
     let name = fld.name;
-    let typed = !matches!(dtype, None | Some(DataType::Null | DataType::String));
-    if fld.kind == Kind::Text || !typed {
-        // Text fields, and anything read as text: the usual expressions,
-        // dropping the text of non-text fields (rebuilt from `__raw`).
-        let mut v = parsed_exprs(fld, dtype, opts);
-        if fld.kind != Kind::Text {
-            v[0] = match dtype {
-                None => null_str(),
-                Some(_) => col(name),
-            }
-            .alias(raw(name));
-        }
-        return v;
-    }
     let parsed = match (fld.kind, dtype) {
         (Kind::Dec, Some(d)) if d.is_integer() => {
             let v = col(name).cast(DataType::Int64);
@@ -1026,9 +1004,17 @@ fn fast_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Ve
         _ => None,
     };
     let Some(parsed) = parsed else {
-        // Typed but not fast (times, wide decimals): parse as today.
+        // Text fields, text columns, times and wide decimals: the usual
+        // expressions, with a non-text field's text swapped for its raw
+        // column (the text is rebuilt from it for failing rows only).
         let mut v = parsed_exprs(fld, dtype, opts);
-        v[0] = col(name).alias(raw(name));
+        if fld.kind != Kind::Text {
+            v[0] = match dtype {
+                None => null_str(),
+                Some(_) => col(name),
+            }
+            .alias(raw(name));
+        }
         return v;
     };
     let suffix = match fld.kind {
@@ -1042,19 +1028,23 @@ fn fast_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Ve
     ]
 }
 
-/// The text of a non-text field from its raw column (`NAME__raw`), as
-/// [`parsed_exprs`] makes it: stripped, blank as null.
-fn text_of_raw(fld: &Field, dtype: Option<&DataType>) -> Expr {
-    let rawc = match dtype {
+/// The text of a column read as `dtype` (`None`: absent): stripped, blank as null.
+fn text_of(column: Expr, dtype: Option<&DataType>) -> Expr {
+    let raw = match dtype {
         None | Some(DataType::Null) => null_str(),
-        Some(DataType::String) => col(raw(fld.name)),
-        Some(_) => col(raw(fld.name)).cast(DataType::String),
+        Some(DataType::String) => column,
+        Some(_) => column.cast(DataType::String),
     };
-    let stripped = rawc.str().strip_chars(lit(NULL));
+    let stripped = raw.str().strip_chars(lit(NULL));
     when(stripped.clone().str().len_bytes().eq(lit(0)))
         .then(null_str())
         .otherwise(stripped)
-        .alias(fld.name)
+}
+
+/// The text of a non-text field from its raw column (`NAME__raw`), as
+/// [`parsed_exprs`] makes it.
+fn text_of_raw(fld: &Field, dtype: Option<&DataType>) -> Expr {
+    text_of(col(raw(fld.name)), dtype).alias(fld.name)
 }
 
 /// Whether a field of a normalised row is fine: present when required, and
@@ -1371,76 +1361,73 @@ pub fn ingest_timed(
     let mut stats = Vec::new();
 
     let usage = read_usage(input, catalog, opts, &mut rejects, &mut stats, timings)?;
-    timings
-        .time("small_tables", || {
-            let packages = small_table(
-                input,
-                "packages",
-                PACKAGES,
-                true,
-                opts,
-                &mut rejects,
-                &mut stats,
-                Unique {
-                    column: "package_id",
-                    reason: "duplicate_package_id",
-                    key: |p: &Package| p.package_id.clone(),
-                },
-                |row, rej| package_row(catalog, row, rej),
-            )?;
-            let accounts = small_table(
-                input,
-                "accounts",
-                ACCOUNTS,
-                false,
-                opts,
-                &mut rejects,
-                &mut stats,
-                Unique {
-                    column: "product",
-                    reason: "duplicate_account_product",
-                    key: |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product),
-                },
-                |row, rej| account_row(catalog, row, rej),
-            )?;
-            let subscriptions = small_table(
-                input,
-                "subscriptions",
-                SUBSCRIPTIONS,
-                false,
-                opts,
-                &mut rejects,
-                &mut stats,
-                Unique {
-                    column: "subscription_id",
-                    reason: "duplicate_subscription_id",
-                    key: |s: &Subscription| s.subscription_id.clone(),
-                },
-                |row, rej| subscription_row(catalog, row, rej),
-            )?;
+    let (packages, accounts, subscriptions) = timings.time("small_tables", || {
+        let packages = small_table(
+            input,
+            "packages",
+            PACKAGES,
+            true,
+            opts,
+            &mut rejects,
+            &mut stats,
+            Unique {
+                column: "package_id",
+                reason: "duplicate_package_id",
+                key: |p: &Package| p.package_id.clone(),
+            },
+            |row, rej| package_row(catalog, row, rej),
+        )?;
+        let accounts = small_table(
+            input,
+            "accounts",
+            ACCOUNTS,
+            false,
+            opts,
+            &mut rejects,
+            &mut stats,
+            Unique {
+                column: "product",
+                reason: "duplicate_account_product",
+                key: |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product),
+            },
+            |row, rej| account_row(catalog, row, rej),
+        )?;
+        let subscriptions = small_table(
+            input,
+            "subscriptions",
+            SUBSCRIPTIONS,
+            false,
+            opts,
+            &mut rejects,
+            &mut stats,
+            Unique {
+                column: "subscription_id",
+                reason: "duplicate_subscription_id",
+                key: |s: &Subscription| s.subscription_id.clone(),
+            },
+            |row, rej| subscription_row(catalog, row, rej),
+        )?;
 
-            Ok((packages, accounts, subscriptions))
-        })
-        .and_then(|(packages, accounts, subscriptions)| {
-            rejects.sort();
-            let rejects = df!(
-                "file" => rejects.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
-                "row" => rejects.iter().map(|x| x.1).collect::<Vec<_>>(),
-                "column" => rejects.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
-                "value" => rejects.iter().map(|x| x.3.clone()).collect::<Vec<_>>(),
-                "reason" => rejects.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
-            )?;
-            Ok(Ingested {
-                usage: usage.frame,
-                packages,
-                accounts,
-                subscriptions,
-                rejects,
-                duplicates: usage.duplicates,
-                unknown_items: usage.unknown_items,
-                stats,
-            })
-        })
+        Ok((packages, accounts, subscriptions))
+    })?;
+    rejects.sort();
+    let rejects = df!(
+        "file" => rejects.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+        "row" => rejects.iter().map(|x| x.1).collect::<Vec<_>>(),
+        "column" => rejects.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
+        "value" => rejects.iter().map(|x| x.3.clone()).collect::<Vec<_>>(),
+        "reason" => rejects.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
+    )?;
+    Ok(Ingested {
+        usage: usage.frame,
+        packages,
+        accounts,
+        subscriptions,
+        rejects,
+        duplicates: usage.duplicates,
+        unknown_items: usage.unknown_items,
+        stats,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1627,29 +1614,26 @@ fn read_usage(
 
     // Only with repeats: where each candidate id occurs, exactly.
     let (duplicates, dropped) = timings.time("dedupe", || {
-        match (!repeated.is_empty()).then(|| Series::new("".into(), repeated)) {
-            Some(hashes) => {
-                // A semi join builds the candidate set once (an `is_in`
-                // literal would be rebuilt for every batch).
-                let cands =
-                    DataFrame::new(hashes.len(), vec![hashes.with_name("_h".into()).into()])?;
-                let rows = collect_streaming(
-                    valid
-                        .clone()
-                        .select([col("event_id"), col(FIDX), col(IDX), id_hash().alias("_h")])
-                        .join(
-                            cands.lazy(),
-                            [col("_h")],
-                            [col("_h")],
-                            JoinArgs::new(JoinType::Semi),
-                        )
-                        .select([col("event_id"), col(FIDX), col(IDX)]),
-                )
-                .map_err(|e| table.read_error(e))?;
-                duplicate_rows(&table, &rows)
-            }
-            None => Ok((duplicate_frame(Vec::new())?, Vec::new())),
+        if repeated.is_empty() {
+            return Ok((duplicate_frame(Vec::new())?, Vec::new()));
         }
+        // A semi join builds the candidate set once (an `is_in` literal
+        // would be rebuilt for every batch).
+        let cands = df!("_h" => repeated)?;
+        let rows = collect_streaming(
+            valid
+                .clone()
+                .select([col("event_id"), col(FIDX), col(IDX), id_hash().alias("_h")])
+                .join(
+                    cands.lazy(),
+                    [col("_h")],
+                    [col("_h")],
+                    JoinArgs::new(JoinType::Semi),
+                )
+                .select([col("event_id"), col(FIDX), col(IDX)]),
+        )
+        .map_err(|e| table.read_error(e))?;
+        duplicate_rows(&table, &rows)
     })?;
 
     let read = table.read();

@@ -172,45 +172,6 @@ impl Table<'_> {
         }
         buf.push(b'\n');
     }
-
-    /// The whole table as one frame; `csv` renders every value as its CSV text.
-    pub fn frame(&self, csv: bool) -> Result<DataFrame> {
-        let h = self.height();
-        if !csv {
-            return self.parquet_frame(0, h);
-        }
-        let mut cols = Vec::with_capacity(self.columns.len());
-        for c in &self.columns {
-            let v: Vec<Option<String>> = match c {
-                Col::Int(n, v) => {
-                    cols.push(Column::new((*n).into(), v));
-                    continue;
-                }
-                Col::Bool(n, v) => {
-                    cols.push(Column::new((*n).into(), v));
-                    continue;
-                }
-                Col::Str(_, v) => v.clone(),
-                Col::Text(_, v) => v.iter().map(|s| s.map(str::to_string)).collect(),
-                Col::Dec(_, scale, v) => v
-                    .iter()
-                    .map(|d| {
-                        d.map(|d| {
-                            let mut b = Vec::new();
-                            push_fixed(&mut b, d, *scale);
-                            String::from_utf8(b).expect("ascii")
-                        })
-                    })
-                    .collect(),
-                Col::Time(_, v) => v
-                    .iter()
-                    .map(|t| t.map(|t| period::format_time(t, self.offset)))
-                    .collect(),
-            };
-            cols.push(Column::new(c.name().into(), v));
-        }
-        Ok(DataFrame::new(h, cols)?)
-    }
 }
 
 /// A directory being written; [`Staging::commit`] renames it into place.

@@ -54,11 +54,6 @@ impl Timings {
         }
     }
 
-    /// Whether progress lines are drawn.
-    pub fn shows_progress(&self) -> bool {
-        self.multi.is_some()
-    }
-
     /// Time `f` as `stage` (a spinner on a terminal).
     pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.time_counted(stage, None, |_| f())
@@ -105,13 +100,6 @@ impl Timings {
         self.seconds
             .insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
         r
-    }
-
-    /// Clear the progress lines (before the summary is printed).
-    pub fn clear(&self) {
-        if let Some(m) = &self.multi {
-            m.clear().ok();
-        }
     }
 }
 

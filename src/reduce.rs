@@ -116,8 +116,8 @@ fn billable_micro() -> Expr {
         .otherwise(rounded)
 }
 
-/// Successful events with the item parameters, billable micro-units (`_m`) and
-/// local time (`_local`) attached.
+/// Successful events with the item parameters, billable micro-units (`_m`),
+/// local time (`_local`) and the pair key (`_pk`) attached.
 fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<LazyFrame> {
     let params = item_params(catalog)?.lazy();
     let offset = i64::from(period.offset) * MICRO;
@@ -132,6 +132,7 @@ fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<Lazy
         .with_columns([
             billable_micro().alias("_m"),
             (col("t") + lit(offset)).alias("_local"),
+            pair_key().alias("_pk"),
             // Rows with no region are priced in the product's default region.
             col("region")
                 .fill_null(col("_default_region"))
@@ -221,7 +222,7 @@ pub fn reduce(
 ) -> Result<Vec<Bucket>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
-    let mut lf = prepared(usage, catalog, period)?.with_column(pair_key().alias("_pk"));
+    let mut lf = prepared(usage, catalog, period)?;
 
     // Flag, level by level, whether the event's aligned bucket holds a cut:
     // a hash join on one 64-bit key against the few marked buckets.
@@ -338,10 +339,16 @@ pub fn reduce(
     };
     let mut out = Vec::with_capacity(n);
     for r in 0..n {
-        let w = match (&narrow, &wide) {
-            (Some(v), _) => Decimal::from(v.get(r).unwrap_or(0)),
-            (_, Some(v)) => Decimal::from_str(v.get(r).unwrap_or("0")).unwrap_or_default(),
-            _ => Decimal::ZERO,
+        let w = match &narrow {
+            Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
+            None => {
+                let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
+                Decimal::from_str(t).map_err(|e| {
+                    crate::error::Error::Config(format!(
+                        "a usage bucket's whole units {t} exceed the decimal range: {e}"
+                    ))
+                })?
+            }
         };
         let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
         let b0 = bstart.get(r).unwrap_or(0) - offset;
@@ -429,7 +436,6 @@ fn resolve_batch(
     .rename(["account_id", "item"], ["_account_id", "_item"], true);
     // Joined on the 64-bit pair key, then compared exactly.
     let df = prepared(usage, catalog, period)?
-        .with_column(pair_key().alias("_pk"))
         .join(
             table,
             [col("_pk")],

@@ -180,7 +180,7 @@ pub fn compute(
     // packages left), timed together.
     let n = inputs.len() as u64;
     let results: Vec<AccountResult> = timings.time_counted("deduct_rate", Some(n), |st| {
-        Ok(engine::run_accounts_with(
+        Ok(engine::run_accounts(
             &ctx,
             inputs.into_values().collect(),
             &|| st.inc(1),
