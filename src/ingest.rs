@@ -23,7 +23,7 @@
 //! with the number of events. The small tables (packages, accounts,
 //! subscriptions) are collected and turned into typed rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -71,8 +71,14 @@ pub struct TableStats {
 
 /// Everything read from an input directory.
 pub struct Ingested {
-    /// Valid, de-duplicated usage rows (success and failed), lazily.
+    /// Valid, de-duplicated usage rows (success and failed), lazily; `_row`
+    /// identifies each row (see [`EventIds`]).
     pub usage: LazyFrame,
+    /// The event id of any usage row, by `_row`.
+    pub event_ids: EventIds,
+    /// Every `(region, resolution)` pair in the usage rows, as the usage
+    /// frame has them (read from those two columns only).
+    pub variants: DataFrame,
     pub packages: Vec<Package>,
     pub accounts: Vec<AccountSetting>,
     pub subscriptions: Vec<Subscription>,
@@ -126,6 +132,59 @@ impl Shard {
             .collect()?;
         let k = df.column("k")?.bool()?;
         Ok((0..k.len()).map(|i| k.get(i) == Some(true)).collect())
+    }
+}
+
+/// Event ids by row key (`_row`), read from the `event_id` column alone, so
+/// that the event-level stages need not carry the id through their group-bys.
+#[derive(Clone)]
+pub struct EventIds {
+    /// Per scan unit: `_row` and the raw `event_id`, and the column's type.
+    units: Vec<(LazyFrame, Option<DataType>)>,
+}
+
+impl EventIds {
+    /// From a frame of `_row` and `event_id` (text), as tests build usage.
+    pub fn from_frame(frame: LazyFrame) -> EventIds {
+        EventIds {
+            units: vec![(frame, Some(DataType::String))],
+        }
+    }
+
+    /// The event id of each of `rows` (as the usage frame has it: stripped),
+    /// in one scan of the id column.
+    pub fn lookup(&self, rows: Vec<i64>) -> Result<HashMap<i64, String>> {
+        let mut out = HashMap::with_capacity(rows.len());
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        let wanted = df!("_row" => rows)?.lazy();
+        let frames = self
+            .units
+            .iter()
+            .map(|(lf, dtype)| {
+                lf.clone()
+                    .join(
+                        wanted.clone(),
+                        [col("_row")],
+                        [col("_row")],
+                        JoinArgs::new(JoinType::Semi),
+                    )
+                    .select([
+                        col("_row"),
+                        text_of(col("event_id"), dtype.as_ref()).alias("event_id"),
+                    ])
+            })
+            .collect::<Vec<_>>();
+        let df = collect_streaming(concat(frames, UnionArgs::default())?)?;
+        let row = df.column("_row")?.i64()?;
+        let id = df.column("event_id")?.str()?;
+        for k in 0..df.height() {
+            if let (Some(r), Some(i)) = (row.get(k), id.get(k)) {
+                out.insert(r, i.to_string());
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -1420,6 +1479,8 @@ pub fn ingest_timed(
     )?;
     Ok(Ingested {
         usage: usage.frame,
+        event_ids: usage.event_ids,
+        variants: usage.variants,
         packages,
         accounts,
         subscriptions,
@@ -1436,6 +1497,8 @@ pub fn ingest_timed(
 
 struct Usage {
     frame: LazyFrame,
+    event_ids: EventIds,
+    variants: DataFrame,
     duplicates: DataFrame,
     unknown_items: DataFrame,
 }
@@ -1592,7 +1655,7 @@ fn read_usage(
     let valid = all.clone().filter(is_valid.clone());
     let (hashes, invalid) = timings.time("scan_validate", || {
         id_hashes(
-            all.select([when(is_valid.clone())
+            all.clone().select([when(is_valid.clone())
                 .then(id_hash())
                 .otherwise(lit(NULL).cast(DataType::UInt64))
                 .alias("_h")]),
@@ -1657,14 +1720,67 @@ fn read_usage(
         duplicates: dup_count,
     });
 
-    let mut frame = valid;
-    if !dropped.is_empty() {
-        let key = col(FIDX) * lit(ROW_KEY) + col(IDX);
-        frame = frame.filter(
-            key.is_in(lit(Series::new("".into(), dropped)).implode(false), false)
-                .not(),
+    // The rows kept: every row but the rejected and the dropped duplicates,
+    // both known by row key now. The checks are not evaluated again (the
+    // parsed columns of a valid row are the same either way); an anti join
+    // builds the excluded set once.
+    let mut excluded = dropped;
+    if bad.height() > 0 {
+        let fidx = bad.column(FIDX)?.i64()?;
+        let idx = bad.column(IDX)?.i64()?;
+        for r in 0..bad.height() {
+            if let (Some(f), Some(i)) = (fidx.get(r), idx.get(r)) {
+                excluded.push(f * ROW_KEY + i);
+            }
+        }
+    }
+    let row_key = || (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row");
+    let mut frame = all.with_column(row_key());
+    if !excluded.is_empty() {
+        frame = frame.join(
+            df!("_row" => excluded)?.lazy(),
+            [col("_row")],
+            [col("_row")],
+            JoinArgs::new(JoinType::Anti),
         );
     }
+    // Event ids by row key and the distinct (region, resolution) pairs, from
+    // the raw columns of each scan unit (a projection: only those are read).
+    let event_ids = EventIds {
+        units: table
+            .units()
+            .into_iter()
+            .map(|(i, src)| {
+                (
+                    indexed(src, i, std::iter::once(col("event_id")))
+                        .select([row_key(), col("event_id")]),
+                    src.schema.get("event_id").cloned(),
+                )
+            })
+            .collect(),
+    };
+    let variants = timings.time("variants", || {
+        let frames = table
+            .units()
+            .into_iter()
+            .map(|(_, src)| {
+                let text = |name: &str| text_of(col(name), src.schema.get(name)).alias(name);
+                src.lf
+                    .clone()
+                    .select([text("region"), text("resolution")])
+                    .unique(None, UniqueKeepStrategy::Any)
+            })
+            .collect::<Vec<_>>();
+        collect_streaming(
+            concat(frames, UnionArgs::default())?
+                .unique(None, UniqueKeepStrategy::Any)
+                .sort(
+                    ["region", "resolution"],
+                    SortMultipleOptions::default().with_nulls_last(false),
+                ),
+        )
+        .map_err(|e| table.read_error(e))
+    })?;
     let frame = frame.select([
         col("event_id"),
         col("account_id"),
@@ -1681,9 +1797,12 @@ fn read_usage(
             .alias("preview_only"),
         col("region"),
         col("resolution"),
+        col("_row"),
     ]);
     Ok(Usage {
         frame,
+        event_ids,
+        variants,
         duplicates,
         unknown_items,
     })

@@ -98,9 +98,9 @@ pub struct Bucket {
     pub events: u64,
     /// Earliest event time in the bucket.
     pub first_time: Micros,
-    /// The smallest event id in the bucket: the bucket's event when it holds
-    /// one. Exceptions name an event only when exactly one is refused, so a
-    /// wider bucket's id is never reported (its first time is).
+    /// The id of the bucket's event when it holds exactly one, else empty.
+    /// Exceptions name an event only when exactly one is refused, so a wider
+    /// bucket's id is never needed (its first time is).
     pub first_event_id: String,
 }
 

@@ -17,12 +17,16 @@
 //! level, so the work stays linear in events and streaming-friendly; accounts
 //! without cuts in the period collapse to one row per item and cycle.
 
+use std::collections::BTreeSet;
+
 use polars::prelude::*;
+use rayon::prelude::*;
 use rust_decimal::prelude::*;
 
 use crate::catalog::{Catalog, Cycle, Measure};
 use crate::engine::{PartialBucket, PartialResolution};
 use crate::error::Result;
+use crate::ingest::EventIds;
 use crate::model::{Bucket, Micros};
 use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
 
@@ -39,6 +43,15 @@ const LEVELS: [(&str, i64); 4] = [
 const MAX_EVENTS_I64: i64 = 9_000_000;
 /// Stand-in width for the month cycle (wider than any fixed level).
 const MONTH_W: i64 = i64::MAX;
+/// The bucket level of a whole-period bucket (0 is an exact instant, then
+/// the [`LEVELS`] from seconds up to days).
+const PERIOD_LEVEL: i64 = LEVELS.len() as i64 + 1;
+/// Bits of a bucket's start offset into the period (2^42 µs is 50 days).
+const OFFSET_BITS: u32 = 42;
+/// Bits of the level and start offset together.
+const LOW_BITS: u32 = OFFSET_BITS + 3;
+/// Item × (region, resolution) codes that still pack into one 63-bit key.
+const MAX_PACKED_CODES: i64 = 1 << (63 - LOW_BITS);
 
 /// A point in time where deduction state may change for one account and item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,7 +67,6 @@ fn item_params(catalog: &Catalog) -> Result<DataFrame> {
     let mut measure = Vec::new();
     let mut step = Vec::new();
     let mut preview = Vec::new();
-    let mut cycle_w = Vec::new();
     let mut region: Vec<Option<String>> = Vec::new();
     for p in &catalog.products {
         for i in &p.items {
@@ -77,21 +89,74 @@ fn item_params(catalog: &Catalog) -> Result<DataFrame> {
                 .unwrap_or(0);
             step.push(s);
             preview.push(i.free_when_preview);
-            cycle_w.push(match i.cycle {
-                Cycle::Hour => HOUR,
-                Cycle::Day => DAY,
-                Cycle::Month => MONTH_W,
-            });
         }
     }
+    let codes: Vec<i64> = (0..ids.len() as i64).collect();
     Ok(df!(
         "item" => ids,
+        "_ic" => codes,
         "_measure" => measure,
         "_step" => step,
         "_free_preview" => preview,
-        "_cycle_w" => cycle_w,
+        "_cycle_w" => item_cycles(catalog),
         "_default_region" => region,
     )?)
+}
+
+/// The catalog's item ids, in the order of their `_ic` codes.
+fn item_ids(catalog: &Catalog) -> Vec<&str> {
+    catalog
+        .products
+        .iter()
+        .flat_map(|p| p.items.iter().map(|i| i.id.as_str()))
+        .collect()
+}
+
+/// Each item's cycle width (`MONTH_W` for the month), in `_ic` order.
+fn item_cycles(catalog: &Catalog) -> Vec<i64> {
+    catalog
+        .products
+        .iter()
+        .flat_map(|p| {
+            p.items.iter().map(|i| match i.cycle {
+                Cycle::Hour => HOUR,
+                Cycle::Day => DAY,
+                Cycle::Month => MONTH_W,
+            })
+        })
+        .collect()
+}
+
+/// A `(region, resolution)` pair of an event, after default regions.
+type Variant = (Option<String>, Option<String>);
+
+/// Every pair an event may carry once a null region takes its product's
+/// default: the pairs read, with each null region also as every default.
+/// Their index is the `_rr` code the reduction groups on.
+fn variant_list(variants: &DataFrame, catalog: &Catalog) -> Result<Vec<Variant>> {
+    let mut defaults: BTreeSet<Option<String>> = catalog
+        .products
+        .iter()
+        .map(|p| p.default_region.clone())
+        .collect();
+    defaults.insert(None);
+    let region = variants.column("region")?.str()?;
+    let resolution = variants.column("resolution")?.str()?;
+    let mut set = BTreeSet::new();
+    for k in 0..variants.height() {
+        let s = resolution.get(k).map(str::to_string);
+        match region.get(k) {
+            Some(r) => {
+                set.insert((Some(r.to_string()), s));
+            }
+            None => {
+                for d in &defaults {
+                    set.insert((d.clone(), s.clone()));
+                }
+            }
+        }
+    }
+    Ok(set.into_iter().collect())
 }
 
 /// Billable measure per event in micro-units, after per-task rounding and the
@@ -213,16 +278,39 @@ fn marks(cuts: &[Cut], period: &Period) -> Result<Vec<(i64, DataFrame)>> {
     Ok(out)
 }
 
-/// Reduce a period's usage to buckets (sorted by account, item, price key, start).
+/// Reduce a period's usage to buckets, in no particular order (the
+/// per-account stage sorts each account's own).
+///
+/// The group-by keys are the account id and integers only: the item's
+/// catalog index (`_ic`), the `(region, resolution)` pair's index in
+/// [`variant_list`] (`_rr`, by an exact join on the few pairs `variants`
+/// lists) and the bucket's times. A bucket keeps its smallest row key, not
+/// an id: the ids of one-event buckets are looked up afterwards in `ids`.
 pub fn reduce(
     usage: LazyFrame,
+    ids: &EventIds,
+    variants: &DataFrame,
     catalog: &Catalog,
     period: &Period,
     cuts: &[Cut],
 ) -> Result<Vec<Bucket>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
-    let mut lf = prepared(usage, catalog, period)?;
+    let pairs = variant_list(variants, catalog)?;
+    let pair_codes = df!(
+        "region" => pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        "resolution" => pairs.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+        "_rr" => (0..pairs.len() as i64).collect::<Vec<_>>(),
+    )?;
+    let mut lf = prepared(usage, catalog, period)?.join(
+        pair_codes.lazy(),
+        [col("region"), col("resolution")],
+        [col("region"), col("resolution")],
+        JoinArgs {
+            nulls_equal: true,
+            ..JoinArgs::new(JoinType::Left)
+        },
+    );
 
     // Flag, level by level, whether the event's aligned bucket holds a cut:
     // a hash join on one 64-bit key against the few marked buckets.
@@ -248,31 +336,42 @@ pub fn reduce(
     let cw = col("_cycle_w");
     let floor = |w: i64| col("_local").floor_div(lit(w)) * lit(w);
     // Coarsest uncut level wins: build the choice from the finest level out.
+    // Level 0 is the exact instant, then LEVELS fine to coarse, then the
+    // whole period.
     let mut bucket_start = col("_local");
-    let mut bucket_width = lit(1i64);
-    for (_, w) in LEVELS.iter().rev() {
+    let mut level = lit(0i64);
+    for (k, (_, w)) in LEVELS.iter().enumerate().rev() {
         let cond = cw.clone().gt_eq(lit(*w)).and(cut(*w).not());
         bucket_start = when(cond.clone()).then(floor(*w)).otherwise(bucket_start);
-        bucket_width = when(cond).then(lit(*w)).otherwise(bucket_width);
+        level = when(cond)
+            .then(lit((LEVELS.len() - k) as i64))
+            .otherwise(level);
     }
     let whole_period = cw.clone().eq(lit(MONTH_W)).and(cut(MONTH_W).not());
     let bucket_start = when(whole_period.clone())
         .then(lit(pstart_local))
         .otherwise(bucket_start);
-    let bucket_width = when(whole_period)
-        .then(lit(period.end() - period.start()))
-        .otherwise(bucket_width);
-    let cycle_start = when(cw.clone().eq(lit(MONTH_W)))
-        .then(lit(pstart_local))
-        .otherwise(col("_local").floor_div(cw.clone()) * cw);
+    let level = when(whole_period).then(lit(PERIOD_LEVEL)).otherwise(level);
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
-    let lf = lf.with_columns([
-        bucket_start.alias("_bstart"),
-        bucket_width.alias("_bw"),
-        cycle_start.alias("_cstart"),
-    ]);
+    // The group key: the account, and the item, pair, level and start as
+    // one integer when they fit in 63 bits (fewer keys group much faster),
+    // else as two.
+    let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
+    let low = level * lit(1i64 << OFFSET_BITS) + (bucket_start - lit(pstart_local));
+    let codes = (item_ids(catalog).len() * pairs.len()) as i64;
+    let packed = codes <= MAX_PACKED_CODES;
+    let lf = if packed {
+        lf.with_column((code * lit(1i64 << LOW_BITS) + low).alias("_key"))
+    } else {
+        lf.with_columns([code.alias("_code"), low.alias("_low")])
+    };
+    let keys = if packed {
+        vec![col("account_id"), col("_key")]
+    } else {
+        vec![col("account_id"), col("_code"), col("_low")]
+    };
     // Whole units are summed in i64, exact unless a bucket holds
     // `MAX_EVENTS_I64` events or more; then again as 38-digit decimals.
     let aggregate = |wide: bool| -> Result<DataFrame> {
@@ -283,28 +382,17 @@ pub fn reduce(
         };
         Ok(lf
             .clone()
-            .group_by([
-                col("account_id"),
-                col("item"),
-                col("region"),
-                col("resolution"),
-                col("_cstart"),
-                col("_bstart"),
-                col("_bw"),
-            ])
+            .group_by(keys.clone())
             .agg([
                 whole_sum.alias("_whole"),
                 frac.clone().sum().alias("_frac"),
                 len().alias("_events"),
                 col("t").min().alias("_first_t"),
-                // Streaming-friendly: the id is only ever reported for a
-                // bucket of one event (see `Bucket::first_event_id`).
-                col("event_id").min().alias("_first_id"),
+                col("_row").min().alias("_first_row"),
             ])
             .collect_with_engine(Engine::Streaming)?
             .unwrap_single())
     };
-    // Unordered: the per-account stage sorts each account's buckets itself.
     let mut df = aggregate(false)?;
     let events_max = df
         .column("_events")?
@@ -315,58 +403,102 @@ pub fn reduce(
     if events_max >= MAX_EVENTS_I64 {
         df = aggregate(true)?;
     }
-    let n = df.height();
+    df.rechunk_mut_par();
     let s = |name: &str| df.column(name).and_then(|c| c.str().cloned());
     let i = |name: &str| {
         df.column(name)
             .and_then(|c| c.cast(&DataType::Int64)?.i64().cloned())
     };
-    let (acc, item, region, resolution) =
-        (s("account_id")?, s("item")?, s("region")?, s("resolution")?);
-    let (cstart, bstart, bw, frac, events, first_t) = (
-        i("_cstart")?,
-        i("_bstart")?,
-        i("_bw")?,
-        i("_frac")?,
-        i("_events")?,
-        i("_first_t")?,
-    );
-    let first_id = s("_first_id")?;
+    let acc = s("account_id")?;
+    let (frac, events, first_t, first_row) =
+        (i("_frac")?, i("_events")?, i("_first_t")?, i("_first_row")?);
+    // (code, low) per bucket, from the packed key or the two columns.
+    let (code, low) = if packed {
+        let k = i("_key")?;
+        (
+            k.apply_values(|v| v >> LOW_BITS),
+            k.apply_values(|v| v & ((1i64 << LOW_BITS) - 1)),
+        )
+    } else {
+        (i("_code")?, i("_low")?)
+    };
+    if code.null_count() > 0 {
+        return Err(crate::error::Error::Config(
+            "internal: a usage row's (region, resolution) is missing from the pairs read".into(),
+        ));
+    }
+    let cycles = item_cycles(catalog);
+    let period_len = period.end() - period.start();
+    // The one event of each one-event bucket, by its row key.
+    let single: Vec<i64> = (0..df.height())
+        .filter(|&r| events.get(r) == Some(1))
+        .filter_map(|r| first_row.get(r))
+        .collect();
+    let names = ids.lookup(single)?;
+    let items = item_ids(catalog);
     let whole = df.column("_whole")?;
     let (narrow, wide) = match whole.dtype() {
         DataType::Int64 => (Some(whole.i64()?.clone()), None),
         _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
     };
-    let mut out = Vec::with_capacity(n);
-    for r in 0..n {
-        let w = match &narrow {
-            Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
-            None => {
-                let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
-                Decimal::from_str(t).map_err(|e| {
+    (0..df.height())
+        .into_par_iter()
+        .map(|r| {
+            let w = match &narrow {
+                Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
+                None => {
+                    let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
+                    Decimal::from_str(t).map_err(|e| {
+                        crate::error::Error::Config(format!(
+                            "a usage bucket's whole units {t} exceed the decimal range: {e}"
+                        ))
+                    })?
+                }
+            };
+            let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
+            let (c, lo) = (code.get(r).unwrap_or(0), low.get(r).unwrap_or(0));
+            let (ic, rr) = (
+                (c / pairs.len() as i64) as usize,
+                (c % pairs.len() as i64) as usize,
+            );
+            let lvl = lo >> OFFSET_BITS;
+            let b0 = period.start() + (lo & ((1i64 << OFFSET_BITS) - 1));
+            let width = match lvl {
+                0 => 1,
+                PERIOD_LEVEL => period_len,
+                l => LEVELS[LEVELS.len() - l as usize].1,
+            };
+            let cycle_start = match cycles[ic] {
+                MONTH_W => period.start(),
+                w => (b0 + offset).div_euclid(w) * w - offset,
+            };
+            let n = events.get(r).unwrap_or(0) as u64;
+            let first_event_id = if n == 1 {
+                let row = first_row.get(r).unwrap_or(-1);
+                names.get(&row).cloned().ok_or_else(|| {
                     crate::error::Error::Config(format!(
-                        "a usage bucket's whole units {t} exceed the decimal range: {e}"
+                        "internal: no event id for usage row key {row}"
                     ))
                 })?
-            }
-        };
-        let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
-        let b0 = bstart.get(r).unwrap_or(0) - offset;
-        out.push(Bucket {
-            account_id: acc.get(r).unwrap_or_default().to_string(),
-            item: item.get(r).unwrap_or_default().to_string(),
-            region: region.get(r).map(str::to_string),
-            resolution: resolution.get(r).map(str::to_string),
-            cycle_start: cstart.get(r).unwrap_or(0) - offset,
-            start: b0,
-            end: b0.saturating_add(bw.get(r).unwrap_or(1)),
-            quantity: (w + f).normalize(),
-            events: events.get(r).unwrap_or(0) as u64,
-            first_time: first_t.get(r).unwrap_or(0),
-            first_event_id: first_id.get(r).unwrap_or_default().to_string(),
-        });
-    }
-    Ok(out)
+            } else {
+                String::new()
+            };
+            let (region, resolution) = pairs[rr].clone();
+            Ok(Bucket {
+                account_id: acc.get(r).unwrap_or_default().to_string(),
+                item: items[ic].to_string(),
+                region,
+                resolution,
+                cycle_start,
+                start: b0,
+                end: b0.saturating_add(width),
+                quantity: (w + f).normalize(),
+                events: n,
+                first_time: first_t.get(r).unwrap_or(0),
+                first_event_id,
+            })
+        })
+        .collect()
 }
 
 /// The second pass: for each partly refused bucket, walk its events in event
@@ -574,22 +706,36 @@ mod tests {
             "preview_only" => [false; 6],
             "region" => [None::<&str>; 6],
             "resolution" => [None::<&str>; 6],
+            "_row" => (0..6i64).collect::<Vec<_>>(),
         )
         .unwrap()
         .lazy()
+    }
+
+    /// [`reduce`] with the id lookup and pairs built from `u` as ingest does.
+    fn reduce_of(u: LazyFrame, cat: &Catalog, p: &Period, cuts: &[Cut]) -> Vec<Bucket> {
+        let ids = EventIds::from_frame(u.clone().select([col("_row"), col("event_id")]));
+        let variants = u
+            .clone()
+            .select([col("region"), col("resolution")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()
+            .unwrap();
+        reduce(u, &ids, &variants, cat, p, cuts).unwrap()
     }
 
     #[test]
     fn without_cuts_a_month_item_is_one_bucket_and_tasks_round_up() {
         let cat = catalog();
         let p = Period::parse("2026-10", 8 * 3600).unwrap();
-        let mut b = reduce(usage(), &cat, &p, &[]).unwrap();
+        let mut b = reduce_of(usage(), &cat, &p, &[]);
         b.sort_by(|x, y| x.item.cmp(&y.item));
         assert_eq!(b.len(), 2, "{b:#?}");
         assert_eq!(b[0].item, "calls");
         assert_eq!((b[0].start, b[0].end), (p.start(), p.end()));
         assert_eq!(b[0].quantity, Decimal::from(4));
-        assert_eq!(b[0].first_event_id, "a");
+        // Only a one-event bucket names its event.
+        assert_eq!(b[0].first_event_id, "");
         // 113 s -> 120 s, 1.5 s -> 60 s, same hour.
         assert_eq!(b[1].quantity, Decimal::from(180));
         assert_eq!(b[1].cycle_start, at("2026-10-05T10:00:00+08:00"));
@@ -604,7 +750,7 @@ mod tests {
             item: "calls".into(),
             at: at("2026-10-20T10:00:00.500+08:00"),
         };
-        let mut b = reduce(usage(), &cat, &p, std::slice::from_ref(&cut)).unwrap();
+        let mut b = reduce_of(usage(), &cat, &p, std::slice::from_ref(&cut));
         b.sort_by(|x, y| (&x.item, x.start).cmp(&(&y.item, y.start)));
         let calls: Vec<_> = b.iter().filter(|b| b.item == "calls").collect();
         // Oct 5 (uncut day), Oct 20 10:00:00.000 exact, Oct 20 10:00:00.700 exact.
@@ -616,6 +762,57 @@ mod tests {
             "no bucket straddles the cut"
         );
         assert_eq!(calls[2].start, at("2026-10-20T10:00:00.700+08:00"));
+        assert_eq!(
+            (calls[2].events, calls[2].first_event_id.as_str()),
+            (1, "d")
+        );
+        assert_eq!((calls[0].events, calls[0].first_event_id.as_str()), (2, ""));
+    }
+
+    #[test]
+    fn regions_default_per_product_and_pairs_stay_apart() {
+        let mut cat = catalog();
+        cat.products[0].default_region = Some("ap-x".into());
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let u = usage().with_columns([
+            when(col("event_id").eq(lit("b")))
+                .then(lit("eu"))
+                .otherwise(lit(NULL).cast(DataType::String))
+                .alias("region"),
+            when(
+                col("event_id")
+                    .eq(lit("c"))
+                    .or(col("event_id").eq(lit("b"))),
+            )
+            .then(lit("720p"))
+            .otherwise(lit(NULL).cast(DataType::String))
+            .alias("resolution"),
+        ]);
+        let mut b = reduce_of(u, &cat, &p, &[]);
+        b.sort_by(|x, y| {
+            (&x.item, &x.region, &x.resolution).cmp(&(&y.item, &y.region, &y.resolution))
+        });
+        let got: Vec<_> = b
+            .iter()
+            .map(|b| {
+                (
+                    b.item.as_str(),
+                    b.region.as_deref(),
+                    b.resolution.as_deref(),
+                    b.events,
+                    b.first_event_id.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("calls", Some("ap-x"), None, 2, ""),
+                ("calls", Some("ap-x"), Some("720p"), 1, "c"),
+                ("calls", Some("eu"), Some("720p"), 1, "b"),
+                ("mins", Some("ap-x"), None, 2, ""),
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! One period's run: ingest, reduce, deduct and rate, write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -152,24 +153,57 @@ pub fn compute(
 ) -> Result<Month> {
     let cut_points = cuts(cat, &packages, &ing.accounts);
     let buckets = timings.time("reduce", || {
-        reduce::reduce(ing.usage.clone(), cat, period, &cut_points)
+        reduce::reduce(
+            ing.usage.clone(),
+            &ing.event_ids,
+            &ing.variants,
+            cat,
+            period,
+            &cut_points,
+        )
     })?;
 
-    let mut inputs: BTreeMap<String, AccountInput> = BTreeMap::new();
-    for b in buckets {
-        account(&mut inputs, &b.account_id).buckets.push(b);
+    // Buckets come unordered: accounts are gathered by hash, then sorted.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut inputs: Vec<AccountInput> = Vec::new();
+    let mut slot = |id: &str| -> usize {
+        if let Some(&i) = index.get(id) {
+            return i;
+        }
+        inputs.push(AccountInput {
+            account_id: id.to_string(),
+            ..Default::default()
+        });
+        index.insert(id.to_string(), inputs.len() - 1);
+        inputs.len() - 1
+    };
+    let mut at: Vec<usize> = Vec::with_capacity(buckets.len());
+    for b in &buckets {
+        at.push(slot(&b.account_id));
     }
-    for p in packages {
-        account(&mut inputs, &p.account_id).packages.push(p);
+    for p in &packages {
+        slot(&p.account_id);
     }
     for s in &ing.accounts {
-        account(&mut inputs, &s.account_id).settings.push(s.clone());
+        slot(&s.account_id);
     }
     for s in &ing.subscriptions {
-        account(&mut inputs, &s.account_id)
-            .subscriptions
-            .push(s.clone());
+        slot(&s.account_id);
     }
+    for (b, i) in buckets.into_iter().zip(at) {
+        inputs[i].buckets.push(b);
+    }
+    for p in packages {
+        let i = index[&p.account_id];
+        inputs[i].packages.push(p);
+    }
+    for s in &ing.accounts {
+        inputs[index[&s.account_id]].settings.push(s.clone());
+    }
+    for s in &ing.subscriptions {
+        inputs[index[&s.account_id]].subscriptions.push(s.clone());
+    }
+    inputs.par_sort_unstable_by(|a, b| a.account_id.cmp(&b.account_id));
 
     let ctx = Context {
         catalog: cat,
@@ -180,11 +214,7 @@ pub fn compute(
     // packages left), timed together.
     let n = inputs.len() as u64;
     let results: Vec<AccountResult> = timings.time_counted("deduct_rate", Some(n), |st| {
-        Ok(engine::run_accounts(
-            &ctx,
-            inputs.into_values().collect(),
-            &|| st.inc(1),
-        ))
+        Ok(engine::run_accounts(&ctx, inputs, &|| st.inc(1)))
     })?;
 
     // Second pass for partly refused buckets.
@@ -227,19 +257,6 @@ pub fn compute(
     });
     month.invoices = invoices(&month.lines);
     Ok(month)
-}
-
-fn account<'a>(m: &'a mut BTreeMap<String, AccountInput>, id: &str) -> &'a mut AccountInput {
-    if !m.contains_key(id) {
-        m.insert(
-            id.to_string(),
-            AccountInput {
-                account_id: id.to_string(),
-                ..Default::default()
-            },
-        );
-    }
-    m.get_mut(id).expect("just inserted")
 }
 
 fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<ExceptionRow>> {

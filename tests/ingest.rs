@@ -1348,6 +1348,8 @@ fn the_usage_frame_has_the_contract_columns_and_the_same_input_gives_the_same_fr
         ("preview_only", DataType::Boolean),
         ("region", DataType::String),
         ("resolution", DataType::String),
+        // The row key the event-level stages look event ids up by.
+        ("_row", DataType::Int64),
     ];
     let got: Vec<(String, DataType)> = df
         .schema()
