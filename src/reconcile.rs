@@ -63,19 +63,24 @@ impl OurLine {
         }
     }
 
-    pub fn from_line(l: &InvoiceLine) -> OurLine {
+    /// [`OurLine::from_line`], taking the line's strings over.
+    pub fn from_owned(l: InvoiceLine) -> OurLine {
         OurLine::new(
-            l.account_id.clone(),
-            l.item.clone(),
-            l.charge_type.clone(),
+            l.account_id,
+            l.item,
+            l.charge_type,
             l.usage_quantity,
             l.free_quantity + l.campaign_quantity + l.prepaid_quantity,
             l.postpaid_quantity,
             l.refused_quantity,
             l.unit_price,
             l.amount,
-            l.currency.clone(),
+            l.currency,
         )
+    }
+
+    pub fn from_line(l: &InvoiceLine) -> OurLine {
+        OurLine::from_owned(l.clone())
     }
 }
 

@@ -294,6 +294,27 @@ pub fn reduce(
     period: &Period,
     cuts: &[Cut],
 ) -> Result<Vec<Bucket>> {
+    reduce_keyed(
+        usage,
+        ids,
+        variants,
+        catalog,
+        period,
+        cuts,
+        MAX_PACKED_CODES,
+    )
+}
+
+/// [`reduce`], packing the group key when there are at most `max_packed` codes.
+fn reduce_keyed(
+    usage: LazyFrame,
+    ids: &EventIds,
+    variants: &DataFrame,
+    catalog: &Catalog,
+    period: &Period,
+    cuts: &[Cut],
+    max_packed: i64,
+) -> Result<Vec<Bucket>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
     let pairs = variant_list(variants, catalog)?;
@@ -361,7 +382,7 @@ pub fn reduce(
     let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
     let low = level * lit(1i64 << OFFSET_BITS) + (bucket_start - lit(pstart_local));
     let codes = (item_ids(catalog).len() * pairs.len()) as i64;
-    let packed = codes <= MAX_PACKED_CODES;
+    let packed = codes <= max_packed;
     let lf = if packed {
         lf.with_column((code * lit(1i64 << LOW_BITS) + low).alias("_key"))
     } else {
@@ -714,6 +735,16 @@ mod tests {
 
     /// [`reduce`] with the id lookup and pairs built from `u` as ingest does.
     fn reduce_of(u: LazyFrame, cat: &Catalog, p: &Period, cuts: &[Cut]) -> Vec<Bucket> {
+        reduce_packing(u, cat, p, cuts, MAX_PACKED_CODES)
+    }
+
+    fn reduce_packing(
+        u: LazyFrame,
+        cat: &Catalog,
+        p: &Period,
+        cuts: &[Cut],
+        max_packed: i64,
+    ) -> Vec<Bucket> {
         let ids = EventIds::from_frame(u.clone().select([col("_row"), col("event_id")]));
         let variants = u
             .clone()
@@ -721,7 +752,46 @@ mod tests {
             .unique(None, UniqueKeepStrategy::Any)
             .collect()
             .unwrap();
-        reduce(u, &ids, &variants, cat, p, cuts).unwrap()
+        let mut b = reduce_keyed(u, &ids, &variants, cat, p, cuts, max_packed).unwrap();
+        b.sort_by(|x, y| (&x.item, x.start, &x.region).cmp(&(&y.item, y.start, &y.region)));
+        b
+    }
+
+    #[test]
+    fn the_packed_and_the_two_column_keys_give_the_same_buckets() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let cut = Cut {
+            account_id: "x".into(),
+            item: "mins".into(),
+            at: at("2026-10-05T10:15:00.250+08:00"),
+        };
+        let cuts = std::slice::from_ref(&cut);
+        let packed = reduce_packing(usage(), &cat, &p, cuts, MAX_PACKED_CODES);
+        let wide = reduce_packing(usage(), &cat, &p, cuts, 0);
+        assert_eq!(packed, wide);
+        // The cut inside 10:15 makes the minute level for "mins": 10:10 and 10:20.
+        let mins: Vec<_> = packed
+            .iter()
+            .filter(|b| b.item == "mins")
+            .map(|b| (b.start, b.end, b.cycle_start))
+            .collect();
+        let hour = at("2026-10-05T10:00:00+08:00");
+        assert_eq!(
+            mins,
+            vec![
+                (
+                    at("2026-10-05T10:10:00+08:00"),
+                    at("2026-10-05T10:11:00+08:00"),
+                    hour
+                ),
+                (
+                    at("2026-10-05T10:20:00+08:00"),
+                    at("2026-10-05T10:21:00+08:00"),
+                    hour
+                ),
+            ]
+        );
     }
 
     #[test]

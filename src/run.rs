@@ -337,7 +337,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         Some(sh) => ing.shard(sh)?,
         None => ing,
     };
-    let month = compute(
+    let mut month = compute(
         &cat,
         &period,
         &opts.policy,
@@ -358,12 +358,14 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     timings.time("write_focus", || {
         crate::focus::write_focus(&staging, &month, &cat, &period)
     })?;
+    // Written: from here on the lines are needed only as reconciliation's
+    // figures, so they are handed over (not copied) before the statement is read.
+    let line_count = month.lines.len();
     let recon = match &opts.statement {
         Some(path) => Some(timings.time("reconcile", || {
-            let ours: Vec<_> = month
-                .lines
-                .iter()
-                .map(crate::reconcile::OurLine::from_line)
+            let ours: Vec<_> = std::mem::take(&mut month.lines)
+                .into_iter()
+                .map(crate::reconcile::OurLine::from_owned)
                 .collect();
             crate::recon_run::reconcile_into(
                 &staging,
@@ -395,7 +397,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         "shard": opts.shard,
         "inputs": ing.stats,
         "outputs": {
-            "invoice_lines": month.lines.len(),
+            "invoice_lines": line_count,
             "invoices": month.invoices.len(),
             "package_ledger": month.ledger.len(),
             "exceptions": month.exceptions.len(),

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+use csv::StringRecord;
 use polars::prelude::{
     DataType, LazyFrame, PlRefPath, ScanArgsParquet, TimeUnit, TimeZone as PlTimeZone,
 };
@@ -1034,8 +1035,59 @@ struct Table {
     /// Field → column index.
     cols: HashMap<String, usize>,
     header: Vec<String>,
-    /// (row number, cells): CSV line numbers (header line counted), Parquet index + 2.
-    rows: Vec<(u64, Vec<String>)>,
+    rows: Rows,
+}
+
+/// A table's data rows: row numbers are CSV line numbers (header line
+/// counted), Parquet index + 2.
+enum Rows {
+    /// Parquet rows, as text records.
+    Records(Vec<(u64, StringRecord)>),
+    /// A CSV file's bytes (valid UTF-8) and where its data rows begin: the
+    /// rows are parsed as they are visited, never held all at once.
+    Csv {
+        bytes: Vec<u8>,
+        start: csv::Position,
+    },
+}
+
+impl Table {
+    /// Visit every data row, in order, as (row number, cells).
+    fn each_row(&self, mut f: impl FnMut(u64, &StringRecord)) -> Result<()> {
+        match &self.rows {
+            Rows::Records(rows) => {
+                for (line, cells) in rows {
+                    f(*line, cells);
+                }
+            }
+            Rows::Csv { bytes, start } => {
+                let mut rdr = csv_reader(std::io::Cursor::new(bytes.as_slice()));
+                let bad = |e: csv::Error| {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    Error::input(&self.file, format!("line {line}: cannot parse CSV: {e}"))
+                };
+                rdr.seek(start.clone()).map_err(bad)?;
+                let mut rec = StringRecord::new();
+                while rdr.read_record(&mut rec).map_err(bad)? {
+                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                    f(line, &rec);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn csv_reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(r)
+}
+
+/// A cell's text as read (a stray byte-order mark at its start dropped).
+fn cell(cells: &StringRecord, i: usize) -> Option<&str> {
+    cells.get(i).map(|c| c.trim_start_matches('\u{feff}'))
 }
 
 /// Which fields a header row names, per format; the best fitting format.
@@ -1147,67 +1199,80 @@ fn read_csv(path: &Path, maps: &Maps) -> Result<Table> {
             ));
         }
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim().is_empty() {
+    let skip = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    if text[skip..].trim().is_empty() {
         return Err(Error::input(path, "empty file: no header row"));
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut header: Option<(FormatSpec, HashMap<String, usize>, Vec<String>)> = None;
-    let mut rows = Vec::new();
-    let mut scanned = 0usize;
-    let mut missing: Missing = BTreeMap::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            Error::input(path, format!("line {line}: cannot parse CSV: {e}"))
-        })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        let cells: Vec<String> = rec
-            .iter()
-            .map(|c| c.trim_start_matches('\u{feff}').to_string())
-            .collect();
-        if header.is_some() {
-            rows.push((line, cells));
-            continue;
-        }
-        if cells.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        scanned += 1;
-        match detect(maps, &cells) {
-            Detected::Found(f, cols) => header = Some((f, cols, cells)),
-            Detected::Missing(m) => {
-                for (name, miss) in m {
-                    let e = missing
-                        .entry(name)
-                        .or_insert_with(|| (miss.clone(), cells.clone()));
-                    if miss.len() < e.0.len() {
-                        *e = (miss, cells.clone());
-                    }
-                }
-                if scanned >= maps.max_leading_lines {
+    // The header (after up to `max_leading_lines` lines of preamble) is
+    // found here; the data rows are parsed when visited.
+    let found = {
+        let mut rdr = csv_reader(&bytes[skip..]);
+        let mut header: Option<(FormatSpec, HashMap<String, usize>, Vec<String>)> = None;
+        let mut scanned = 0usize;
+        let mut missing: Missing = BTreeMap::new();
+        let mut rec = StringRecord::new();
+        loop {
+            let more = rdr.read_record(&mut rec).map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                Error::input(path, format!("line {line}: cannot parse CSV: {e}"))
+            })?;
+            if !more {
+                break;
+            }
+            let cells: Vec<String> = (0..rec.len())
+                .filter_map(|i| cell(&rec, i).map(str::to_string))
+                .collect();
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            scanned += 1;
+            match detect(maps, &cells) {
+                Detected::Found(f, cols) => {
+                    header = Some((f, cols, cells));
                     break;
+                }
+                Detected::Missing(m) => {
+                    for (name, miss) in m {
+                        let e = missing
+                            .entry(name)
+                            .or_insert_with(|| (miss.clone(), cells.clone()));
+                        if miss.len() < e.0.len() {
+                            *e = (miss, cells.clone());
+                        }
+                    }
+                    if scanned >= maps.max_leading_lines {
+                        break;
+                    }
                 }
             }
         }
-    }
-    let Some((format, cols, header)) = header else {
-        let what = if scanned <= 1 {
-            "header row".to_string()
-        } else {
-            format!("first {scanned} lines (no header row found)")
-        };
-        return Err(Error::input(path, no_format_message(maps, &what, &missing)));
+        header
+            .map(|h| (h, rdr.position().clone()))
+            .ok_or((scanned, missing))
+    };
+    let ((format, cols, header), start) = match found {
+        Ok(x) => x,
+        Err((scanned, missing)) => {
+            let what = if scanned <= 1 {
+                "header row".to_string()
+            } else {
+                format!("first {scanned} lines (no header row found)")
+            };
+            return Err(Error::input(path, no_format_message(maps, &what, &missing)));
+        }
+    };
+    // Positions are relative to the text after the byte-order mark.
+    let bytes = if skip > 0 {
+        bytes[skip..].to_vec()
+    } else {
+        bytes
     };
     Ok(Table {
         file: path.display().to_string(),
         format,
         cols,
         header,
-        rows,
+        rows: Rows::Csv { bytes, start },
     })
 }
 
@@ -1298,14 +1363,20 @@ fn read_parquet(path: &Path, maps: &Maps) -> Result<Table> {
         columns.push(v);
     }
     let rows = (0..height)
-        .map(|r| (r as u64 + 2, columns.iter().map(|c| c[r].clone()).collect()))
+        .map(|r| {
+            let mut rec = StringRecord::new();
+            for c in &columns {
+                rec.push_field(&c[r]);
+            }
+            (r as u64 + 2, rec)
+        })
         .collect();
     Ok(Table {
         file: path.display().to_string(),
         format,
         cols,
         header,
-        rows,
+        rows: Rows::Records(rows),
     })
 }
 
@@ -1364,7 +1435,7 @@ pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<
             st: &mut st,
             file: table.file.clone(),
         };
-        cx.table(&table);
+        cx.table(&table)?;
     }
     Ok(st)
 }
@@ -1376,7 +1447,7 @@ pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<
 struct Row<'a> {
     t: &'a Table,
     line: u64,
-    cells: &'a [String],
+    cells: &'a StringRecord,
 }
 
 impl<'a> Row<'a> {
@@ -1386,7 +1457,7 @@ impl<'a> Row<'a> {
     /// The cell text, trimmed; `None` when the column is absent or the cell null.
     fn text(&self, field: &str) -> Option<&'a str> {
         let i = *self.t.cols.get(field)?;
-        let v = self.cells.get(i)?.trim();
+        let v = cell(self.cells, i)?.trim();
         (!is_null(v)).then_some(v)
     }
     /// The header text of a field's column (the field name when absent).
@@ -1738,36 +1809,33 @@ impl Cx<'_> {
         Some((vsize, bsize))
     }
 
-    fn table(&mut self, t: &Table) {
+    fn table(&mut self, t: &Table) -> Result<()> {
         let format = t.format.name.clone();
         let mut totals: Vec<u64> = Vec::new();
         let disambiguate = if format == "tencent_bill_details" {
-            tencent_repeated_ids(t)
+            tencent_repeated_ids(t)?
         } else {
             Default::default()
         };
-        for (line, cells) in &t.rows {
-            if cells.iter().all(|c| c.trim().is_empty()) {
-                continue;
-            }
-            if let Some(first) = cells.iter().find(|c| !c.trim().is_empty()) {
-                if self.maps.total_labels.contains(&norm(first)) {
-                    totals.push(*line);
-                    continue;
-                }
-            }
-            let row = Row {
-                t,
-                line: *line,
-                cells,
+        t.each_row(|line, cells| {
+            let first = (0..cells.len())
+                .filter_map(|i| cell(cells, i))
+                .find(|c| !c.trim().is_empty());
+            let Some(first) = first else {
+                return;
             };
+            if self.maps.total_labels.contains(&norm(first)) {
+                totals.push(line);
+                return;
+            }
+            let row = Row { t, line, cells };
             match format.as_str() {
                 "tencent_bill_details" => self.tencent(&row, &disambiguate),
                 "alibaba_billing_details" => self.alibaba(&row),
                 "focus" => self.focus(&row),
                 _ => self.canonical(&row),
             }
-        }
+        })?;
         if let Some(first) = totals.first() {
             let file = self.file.clone();
             self.note(format!(
@@ -1796,6 +1864,7 @@ impl Cx<'_> {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// Usage-line quantities in billing units: `(quantity × mul) / div`.
@@ -2321,19 +2390,19 @@ impl Cx<'_> {
 
 /// Tencent transaction ids shared by rows of different components, instances
 /// or usage windows: those rows' line ids get `/component/instance/start`.
-fn tencent_repeated_ids(t: &Table) -> HashMap<String, bool> {
-    let get = |cells: &[String], f: &str| -> String {
+fn tencent_repeated_ids(t: &Table) -> Result<HashMap<String, bool>> {
+    let get = |cells: &StringRecord, f: &str| -> String {
         t.cols
             .get(f)
-            .and_then(|&i| cells.get(i))
+            .and_then(|&i| cell(cells, i))
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
     let mut seen: HashMap<String, (String, bool)> = HashMap::new();
-    for (_, cells) in &t.rows {
+    t.each_row(|_, cells| {
         let id = get(cells, "transaction_id");
         if is_null(&id) {
-            continue;
+            return;
         }
         let key = format!(
             "{}\u{1}{}\u{1}{}",
@@ -2348,8 +2417,8 @@ fn tencent_repeated_ids(t: &Table) -> HashMap<String, bool> {
                 }
             })
             .or_insert((key, false));
-    }
-    seen.into_iter().map(|(id, (_, d))| (id, d)).collect()
+    })?;
+    Ok(seen.into_iter().map(|(id, (_, d))| (id, d)).collect())
 }
 
 #[cfg(test)]
