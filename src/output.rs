@@ -223,21 +223,57 @@ impl Staging {
     /// Write a table as `NAME.parquet` and `NAME.csv`, one row group (Parquet)
     /// and one block of rows (CSV) at a time.
     pub fn write_table(&self, table: &Table) -> Result<()> {
-        let h = table.height();
-        let path = self.dir.join(format!("{}.parquet", table.name));
-        let schema = table.parquet_frame(0, 0)?.schema().clone();
-        let mut pq = ParquetGroups::create(&path, &schema, h)?;
-        let mut at = 0;
-        for n in row_groups(h) {
-            pq.push(table.parquet_frame(at, n)?)?;
-            at += n;
+        self.write_parts(table.name, table.height(), std::iter::once(table))
+    }
+
+    /// Write a table of `height` rows made `chunk` rows at a time by `make`
+    /// (given the row range), so that only one chunk's columns are held. The
+    /// files are those [`Staging::write_table`] writes of the whole table.
+    pub fn write_table_chunks<'a>(
+        &self,
+        name: &'static str,
+        height: usize,
+        chunk: usize,
+        make: impl Fn(std::ops::Range<usize>) -> Table<'a>,
+    ) -> Result<()> {
+        let chunk = chunk.max(1);
+        let starts: Vec<usize> = if height == 0 {
+            vec![0]
+        } else {
+            (0..height).step_by(chunk).collect()
+        };
+        let parts = starts.into_iter().map(|s| make(s..(s + chunk).min(height)));
+        self.write_parts(name, height, parts)
+    }
+
+    /// Write consecutive parts of one table (at least one, for the schema).
+    fn write_parts<'a, T: std::borrow::Borrow<Table<'a>>>(
+        &self,
+        name: &str,
+        height: usize,
+        parts: impl Iterator<Item = T>,
+    ) -> Result<()> {
+        let mut parts = parts.peekable();
+        let first = parts
+            .peek()
+            .ok_or_else(|| Error::Config(format!("internal: table {name} has no parts")))?;
+        let schema = first.borrow().parquet_frame(0, 0)?.schema().clone();
+        let names: Vec<&str> = first.borrow().columns.iter().map(Col::name).collect();
+        let mut pq =
+            ParquetGroups::create(&self.dir.join(format!("{name}.parquet")), &schema, height)?;
+        let mut csv = CsvFile::create(&self.dir.join(format!("{name}.csv")))?;
+        csv.header(&names)?;
+        for part in parts {
+            let t = part.borrow();
+            let h = t.height();
+            let mut at = 0;
+            for n in row_groups(h) {
+                pq.push(t.parquet_frame(at, n)?)?;
+                at += n;
+            }
+            csv.rows(h, |i, buf| t.csv_row(i, buf))?;
         }
         pq.finish()?;
-        let path = self.dir.join(format!("{}.csv", table.name));
-        let mut csv = CsvFile::create(&path)?;
-        let names: Vec<&str> = table.columns.iter().map(Col::name).collect();
-        csv.header(&names)?;
-        csv.rows(h, |i, buf| table.csv_row(i, buf))?;
         csv.finish()
     }
 

@@ -348,6 +348,9 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
 
     let staging = Staging::begin(&opts.out)?;
     timings.time("write", || {
+        staging.write_table_chunks("invoice_lines", month.lines.len(), LINES_PER_CHUNK, |r| {
+            lines_table(&month.lines[r], offset)
+        })?;
         for t in tables(&month, offset) {
             staging.write_table(&t)?;
         }
@@ -447,12 +450,16 @@ fn opt(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// The month's tables in contract column order.
-pub fn tables(m: &Month, offset: i32) -> Vec<Table<'_>> {
-    let l = &m.lines;
+/// Invoice lines per table chunk when they are written (see
+/// [`Staging::write_table_chunks`]).
+const LINES_PER_CHUNK: usize = 1 << 20;
+
+/// The `invoice_lines` table of `l` (the whole month's or a run of it), in
+/// contract column order.
+pub fn lines_table(l: &[InvoiceLine], offset: i32) -> Table<'_> {
     let s = |f: &dyn Fn(&InvoiceLine) -> &str| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
     let d = |f: &dyn Fn(&InvoiceLine) -> Decimal| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
-    let lines = Table {
+    Table {
         name: "invoice_lines",
         offset,
         columns: vec![
@@ -494,7 +501,12 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table<'_>> {
                 l.iter().map(|x| x.reference.as_deref()).collect(),
             ),
         ],
-    };
+    }
+}
+
+/// The month's other tables (invoices, package ledger, exceptions) in
+/// contract column order.
+pub fn tables(m: &Month, offset: i32) -> Vec<Table<'_>> {
     let inv = &m.invoices;
     let di =
         |f: &dyn Fn(&InvoiceRow) -> Decimal| inv.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
@@ -610,5 +622,5 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table<'_>> {
             Col::Text("detail", e.iter().map(|x| opt(&x.detail)).collect()),
         ],
     };
-    vec![lines, invoices, ledger, exceptions]
+    vec![invoices, ledger, exceptions]
 }
