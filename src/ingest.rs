@@ -1652,7 +1652,6 @@ fn read_usage(
             .collect::<Vec<_>>(),
         UnionArgs::default(),
     )?;
-    let valid = all.clone().filter(is_valid.clone());
     let (hashes, invalid) = timings.time("scan_validate", || {
         id_hashes(
             all.clone().select([when(is_valid.clone())
@@ -1676,6 +1675,33 @@ fn read_usage(
     let unknown_items = unknown_items(&bad)?;
 
     // Only with repeats: where each candidate id occurs, exactly.
+    // The rejected rows by row key: later scans exclude them by an anti join
+    // (built once) instead of evaluating the checks again.
+    let row_key = || (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row");
+    let mut invalid_keys = Vec::with_capacity(bad.height());
+    if bad.height() > 0 {
+        let fidx = bad.column(FIDX)?.i64()?;
+        let idx = bad.column(IDX)?.i64()?;
+        for r in 0..bad.height() {
+            if let (Some(f), Some(i)) = (fidx.get(r), idx.get(r)) {
+                invalid_keys.push(f * ROW_KEY + i);
+            }
+        }
+    }
+    let without = |lf: LazyFrame, keys: Vec<i64>| -> Result<LazyFrame> {
+        let lf = lf.with_column(row_key());
+        if keys.is_empty() {
+            return Ok(lf);
+        }
+        Ok(lf.join(
+            df!("_row" => keys)?.lazy(),
+            [col("_row")],
+            [col("_row")],
+            JoinArgs::new(JoinType::Anti),
+        ))
+    };
+
+    // Only with repeats: where each candidate id occurs, exactly.
     let (duplicates, dropped) = timings.time("dedupe", || {
         if repeated.is_empty() {
             return Ok((duplicate_frame(Vec::new())?, Vec::new()));
@@ -1684,8 +1710,7 @@ fn read_usage(
         // would be rebuilt for every batch).
         let cands = df!("_h" => repeated)?;
         let rows = collect_streaming(
-            valid
-                .clone()
+            without(all.clone(), invalid_keys.clone())?
                 .select([col("event_id"), col(FIDX), col(IDX), id_hash().alias("_h")])
                 .join(
                     cands.lazy(),
@@ -1722,28 +1747,10 @@ fn read_usage(
 
     // The rows kept: every row but the rejected and the dropped duplicates,
     // both known by row key now. The checks are not evaluated again (the
-    // parsed columns of a valid row are the same either way); an anti join
-    // builds the excluded set once.
+    // parsed columns of a valid row are the same either way).
     let mut excluded = dropped;
-    if bad.height() > 0 {
-        let fidx = bad.column(FIDX)?.i64()?;
-        let idx = bad.column(IDX)?.i64()?;
-        for r in 0..bad.height() {
-            if let (Some(f), Some(i)) = (fidx.get(r), idx.get(r)) {
-                excluded.push(f * ROW_KEY + i);
-            }
-        }
-    }
-    let row_key = || (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row");
-    let mut frame = all.with_column(row_key());
-    if !excluded.is_empty() {
-        frame = frame.join(
-            df!("_row" => excluded)?.lazy(),
-            [col("_row")],
-            [col("_row")],
-            JoinArgs::new(JoinType::Anti),
-        );
-    }
+    excluded.extend(invalid_keys);
+    let frame = without(all, excluded)?;
     // Event ids by row key and the distinct (region, resolution) pairs, from
     // the raw columns of each scan unit (a projection: only those are read).
     let event_ids = EventIds {
