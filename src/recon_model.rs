@@ -1,6 +1,8 @@
 //! Types shared by reconciliation: the vendor statement in reckon's canonical
 //! shape, and the discrepancies found against reckon's own invoice.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -11,12 +13,13 @@ use crate::model::Micros;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementLine {
     /// The file and 1-based row (CSV: line number, header = 1) it came from.
-    pub source_file: String,
+    /// Shared by the lines of one file.
+    pub source_file: Arc<str>,
     pub source_row: u64,
     /// The vendor's own line id (Tencent transaction id, Alibaba `Primary Key`, FOCUS row key), if any.
     pub line_id: Option<String>,
     /// `tencent_bill_details`, `alibaba_billing_details`, `focus`, `canonical`.
-    pub format: String,
+    pub format: &'static str,
     pub account_id: String,
     /// reckon item id; `None` when the vendor SKU has no mapping.
     pub item: Option<String>,

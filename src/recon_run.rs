@@ -1,7 +1,7 @@
 //! Writing a reconciliation: `discrepancies`, `discrepancy_summary`,
 //! `statement_problems` (Parquet + CSV) and `report.html`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rust_decimal::Decimal;
@@ -31,8 +31,8 @@ pub struct ReconSummary {
 }
 
 /// The vendor an item id belongs to (`tencent`, `alibaba`).
-fn vendor_of(item: &str) -> String {
-    item.split('.').next().unwrap_or("").to_string()
+fn vendor_of(item: &str) -> &str {
+    item.split('.').next().unwrap_or("")
 }
 
 /// Read the statement, reconcile and write the outputs into `staging`.
@@ -48,9 +48,21 @@ pub fn reconcile_into(
     map_dir: &Path,
     tolerance: &Tolerance,
 ) -> Result<ReconSummary> {
+    let t = std::time::Instant::now();
     let statement = crate::statement::read_statement(statement_path, catalog, map_dir)?;
+    let read_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let summary = reconcile_statement(period, ours, exceptions, &statement, tolerance);
+    let compare_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     write(staging, period, offset, &statement, &summary)?;
+    tracing::info!(
+        lines = statement.lines.len(),
+        read_s,
+        compare_s,
+        write_s = t.elapsed().as_secs_f64(),
+        "reconcile: statement read, compared, written"
+    );
     Ok(summary)
 }
 
@@ -63,28 +75,37 @@ pub fn reconcile_statement(
     tolerance: &Tolerance,
 ) -> ReconSummary {
     let ds = reconcile::reconcile(period, ours, exceptions, statement, tolerance);
-    let mut our_tot: BTreeMap<String, Decimal> = BTreeMap::new();
-    let mut by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
+    // Summed under borrowed keys, then keyed by owned strings.
+    let mut our_tot: HashMap<&str, Decimal> = HashMap::new();
+    let mut by_vendor_ref: HashMap<(&str, &str), (Decimal, Decimal)> = HashMap::new();
     for l in ours {
-        *our_tot.entry(l.currency.clone()).or_default() += l.amount;
-        by_vendor
-            .entry((vendor_of(&l.item), l.currency.clone()))
+        *our_tot.entry(&l.currency).or_default() += l.amount;
+        by_vendor_ref
+            .entry((vendor_of(&l.item), &l.currency))
             .or_default()
             .0 += l.amount;
     }
-    let mut their_tot: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut their_tot: HashMap<&str, Decimal> = HashMap::new();
     for l in statement
         .lines
         .iter()
         .filter(|l| l.billing_period == period)
     {
-        *their_tot.entry(l.currency.clone()).or_default() += l.amount;
+        *their_tot.entry(&l.currency).or_default() += l.amount;
         let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-        by_vendor
-            .entry((vendor_of(item), l.currency.clone()))
+        by_vendor_ref
+            .entry((vendor_of(item), &l.currency))
             .or_default()
             .1 += l.amount;
     }
+    let owned = |m: HashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
+        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    };
+    let (our_tot, their_tot) = (owned(our_tot), owned(their_tot));
+    let by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = by_vendor_ref
+        .into_iter()
+        .map(|((v, c), x)| ((v.to_string(), c.to_string()), x))
+        .collect();
     let mut matched: BTreeMap<String, Decimal> = BTreeMap::new();
     for d in ds.iter().filter(|d| d.within_tolerance) {
         *matched.entry(d.currency.clone()).or_default() += d.delta_amount.abs();

@@ -5,7 +5,9 @@
 //! (cycles differ between exports; monthly sums are what both must agree on).
 //! Vendor lines that repeat a line id are duplicates before anything else.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -257,14 +259,13 @@ pub fn reconcile(
     tolerance: &Tolerance,
 ) -> Vec<Discrepancy> {
     let mut out = Vec::new();
-    let mut our: BTreeMap<Key, Side> = BTreeMap::new();
+    // Keyed by (account, item, charge type) borrowed from the lines: hash
+    // maps, the keys sorted once at the end.
+    type K<'k> = (&'k str, &'k str, &'k str);
+    let mut our: HashMap<K, Side> = HashMap::new();
     for l in ours {
         let s = our
-            .entry(Key {
-                account_id: l.account_id.clone(),
-                item: l.item.clone(),
-                charge_type: l.charge_type.clone(),
-            })
+            .entry((&l.account_id, &l.item, &l.charge_type))
             .or_default();
         add(&mut s.usage, Some(l.usage));
         add(&mut s.deducted, Some(l.deducted));
@@ -276,39 +277,37 @@ pub fn reconcile(
             }
         }
         s.amount += l.amount;
-        s.currencies.insert(l.currency.clone());
+        if !s.currencies.contains(&l.currency) {
+            s.currencies.insert(l.currency.clone());
+        }
         s.lines += 1;
         s.amounts.push(l.amount);
     }
-    let refused: BTreeMap<(String, String), Decimal> = exceptions
+    let mut refused: HashMap<(&str, &str), Decimal> = HashMap::new();
+    for e in exceptions
         .iter()
         .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
-        .fold(BTreeMap::new(), |mut m, e| {
-            *m.entry((e.account_id.clone(), e.item.clone())).or_default() += e.quantity;
-            m
-        });
+    {
+        *refused.entry((&e.account_id, &e.item)).or_default() += e.quantity;
+    }
 
     // Vendor side: duplicates by line id first.
-    let mut seen_ids: BTreeSet<&str> = BTreeSet::new();
-    let mut theirs: BTreeMap<Key, Side> = BTreeMap::new();
+    let mut seen_ids: HashSet<&str> = HashSet::new();
+    let mut theirs: HashMap<K, Side> = HashMap::new();
     for l in statement
         .lines
         .iter()
         .filter(|l| l.billing_period == period)
     {
-        let item = l.item.clone().unwrap_or_else(|| l.vendor_sku.clone());
+        let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
         if let Some(id) = l.line_id.as_deref() {
             if !seen_ids.insert(id) {
-                out.push(duplicate(l, &item, "the same vendor line id appears twice"));
+                out.push(duplicate(l, item, "the same vendor line id appears twice"));
                 continue;
             }
         }
         let s = theirs
-            .entry(Key {
-                account_id: l.account_id.clone(),
-                item,
-                charge_type: l.charge_type.clone(),
-            })
+            .entry((&l.account_id, item, &l.charge_type))
             .or_default();
         add(&mut s.usage, l.usage_quantity);
         add(&mut s.deducted, l.deducted_quantity);
@@ -317,20 +316,32 @@ pub fn reconcile(
             s.prices.insert(p);
         }
         s.amount += l.amount;
-        s.currencies.insert(l.currency.clone());
+        if !s.currencies.contains(&l.currency) {
+            s.currencies.insert(l.currency.clone());
+        }
         s.line_ids.extend(l.line_id.clone());
         s.lines += 1;
         s.amounts.push(l.amount);
     }
 
-    let keys: BTreeSet<&Key> = our.keys().chain(theirs.keys()).collect();
-    for key in keys {
-        let o = our.get(key);
-        let t = theirs.get(key);
-        let refused_here = refused
-            .get(&(key.account_id.clone(), key.item.clone()))
-            .copied();
-        if let Some(d) = classify(period, key, o, t, refused_here, tolerance) {
+    let mut keys: Vec<&K> = our.keys().chain(theirs.keys()).collect();
+    keys.par_sort_unstable();
+    keys.dedup();
+    for k in keys {
+        let key = Key {
+            account_id: k.0.to_string(),
+            item: k.1.to_string(),
+            charge_type: k.2.to_string(),
+        };
+        let refused_here = refused.get(&(k.0, k.1)).copied();
+        if let Some(d) = classify(
+            period,
+            &key,
+            our.get(k),
+            theirs.get(k),
+            refused_here,
+            tolerance,
+        ) {
             out.push(d);
         }
     }

@@ -452,7 +452,7 @@ fn opt(s: &str) -> Option<&str> {
 
 /// Invoice lines per table chunk when they are written (see
 /// [`Staging::write_table_chunks`]).
-const LINES_PER_CHUNK: usize = 1 << 20;
+const LINES_PER_CHUNK: usize = 1 << 18;
 
 /// The `invoice_lines` table of `l` (the whole month's or a run of it), in
 /// contract column order.

@@ -38,6 +38,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use csv::StringRecord;
@@ -1434,6 +1435,7 @@ pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<
             maps: &maps,
             st: &mut st,
             file: table.file.clone(),
+            source: Arc::from(table.file.as_str()),
         };
         cx.table(&table)?;
     }
@@ -1518,6 +1520,8 @@ struct Cx<'a> {
     maps: &'a Maps,
     st: &'a mut Statement,
     file: String,
+    /// `file`, shared by every line read from it.
+    source: Arc<str>,
 }
 
 /// Fields of a line being built.
@@ -1554,12 +1558,12 @@ impl Cx<'_> {
         }
     }
 
-    fn push(&mut self, row: &Row, format: &str, d: Draft) {
+    fn push(&mut self, row: &Row, format: &'static str, d: Draft) {
         self.st.lines.push(StatementLine {
-            source_file: self.file.clone(),
+            source_file: Arc::clone(&self.source),
             source_row: row.line,
             line_id: d.line_id,
-            format: format.to_string(),
+            format,
             account_id: d.account_id,
             item: Some(d.item),
             vendor_sku: d.vendor_sku,

@@ -171,11 +171,8 @@ fn tencent_bill_details_english() {
             "USD"
         )
     );
-    assert_eq!(
-        (l.format.as_str(), l.source_row),
-        ("tencent_bill_details", 2)
-    );
-    assert_eq!(l.source_file, p.display().to_string());
+    assert_eq!((l.format, l.source_row), ("tencent_bill_details", 2));
+    assert_eq!(&*l.source_file, p.display().to_string());
     assert_eq!(l.vendor_sku, "Video Creation Large Model / Image Animate");
     assert_eq!(l.cycle_start, Some(t("2026-10-01T00:00:00+08:00")));
 
@@ -473,10 +470,7 @@ fn alibaba_billing_details_with_tier_lines() {
             "CNY"
         )
     );
-    assert_eq!(
-        (a.format.as_str(), a.source_row),
-        ("alibaba_billing_details", 2)
-    );
+    assert_eq!((a.format, a.source_row), ("alibaba_billing_details", 2));
     assert_eq!(
         a.vendor_sku,
         "Intelligent Media Services / Image-Text Matching (Common Scenarios)"
@@ -656,7 +650,7 @@ fn focus_csv() {
             "USD"
         )
     );
-    assert_eq!((l.format.as_str(), l.source_row), ("focus", 2));
+    assert_eq!((l.format, l.source_row), ("focus", 2));
     assert_eq!(l.cycle_start, Some(t("2026-09-30T16:00:00Z")));
     assert_eq!(
         figures(by_id(&st, "F2")),
