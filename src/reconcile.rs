@@ -221,7 +221,7 @@ struct Key {
 }
 
 #[derive(Debug, Default, Clone)]
-struct Side {
+struct Side<'a> {
     usage: Option<Decimal>,
     deducted: Option<Decimal>,
     billed: Option<Decimal>,
@@ -229,7 +229,8 @@ struct Side {
     prices: BTreeSet<Decimal>,
     amount: Decimal,
     currencies: BTreeSet<String>,
-    line_ids: Vec<String>,
+    /// Vendor line ids, borrowed from the statement.
+    line_ids: Vec<&'a str>,
     lines: usize,
     /// Amounts of the individual lines (purchases: one per package).
     amounts: Vec<Decimal>,
@@ -319,7 +320,7 @@ pub fn reconcile(
         if !s.currencies.contains(&l.currency) {
             s.currencies.insert(l.currency.clone());
         }
-        s.line_ids.extend(l.line_id.clone());
+        s.line_ids.extend(l.line_id.as_deref());
         s.lines += 1;
         s.amounts.push(l.amount);
     }
@@ -397,20 +398,20 @@ fn duplicate(l: &StatementLine, item: &str, why: &str) -> Discrepancy {
     }
 }
 
-fn one_price(s: &Side) -> Option<Decimal> {
+fn one_price(s: &Side<'_>) -> Option<Decimal> {
     (s.prices.len() == 1).then(|| *s.prices.iter().next().expect("one"))
 }
 
 fn classify(
     period: &str,
     key: &Key,
-    o: Option<&Side>,
-    t: Option<&Side>,
+    o: Option<&Side<'_>>,
+    t: Option<&Side<'_>>,
     refused: Option<Decimal>,
     tol: &Tolerance,
 ) -> Option<Discrepancy> {
-    let currency = |s: &Side| s.currencies.iter().next().cloned().unwrap_or_default();
-    let base = |class: &str, o: Option<&Side>, t: Option<&Side>, explanation: String| {
+    let currency = |s: &Side<'_>| s.currencies.iter().next().cloned().unwrap_or_default();
+    let base = |class: &str, o: Option<&Side<'_>>, t: Option<&Side<'_>>, explanation: String| {
         let our_amount = o.map(|s| s.amount).unwrap_or_default();
         let their_amount = t.map(|s| s.amount).unwrap_or_default();
         let cur = t.or(o).map(currency).unwrap_or_default();

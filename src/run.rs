@@ -222,19 +222,32 @@ pub fn compute(
         .iter()
         .flat_map(|r| r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()))
         .collect();
+    // The month's lines and ledger are gathered before the second pass, so
+    // that the copy and the pass's own memory do not add up.
+    let mut month = Month::default();
+    // Reserved whole: growing by doubling would copy (and briefly hold twice)
+    // the largest vectors of the run.
+    month
+        .lines
+        .reserve_exact(results.iter().map(|r| r.lines.len()).sum());
+    month
+        .ledger
+        .reserve_exact(results.iter().map(|r| r.ledger.len()).sum());
+    let mut drafts = Vec::with_capacity(results.iter().map(|r| r.exceptions.len()).sum());
+    for r in results {
+        month.lines.extend(r.lines);
+        month.ledger.extend(r.ledger);
+        drafts.extend(r.exceptions);
+    }
     let resolved = timings.time("refine_exceptions", || {
         reduce::resolve_partials(ing.usage.clone(), cat, period, &partials)
     })?;
     // `resolved` is in the order the partials were collected above.
     let mut resolved = resolved.into_iter();
-    let mut month = Month::default();
-    for r in results {
-        month.lines.extend(r.lines);
-        month.ledger.extend(r.ledger);
-        for e in r.exceptions {
-            let found: Vec<_> = resolved.by_ref().take(e.partials.len()).collect();
-            month.exceptions.push(e.finish(&found));
-        }
+    month.exceptions.reserve_exact(drafts.len());
+    for e in drafts {
+        let found: Vec<_> = resolved.by_ref().take(e.partials.len()).collect();
+        month.exceptions.push(e.finish(&found));
     }
     month
         .exceptions

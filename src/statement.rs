@@ -1053,6 +1053,17 @@ enum Rows {
 }
 
 impl Table {
+    /// At least the number of data rows (CSV: the line breaks left).
+    fn row_estimate(&self) -> usize {
+        match &self.rows {
+            Rows::Records(rows) => rows.len(),
+            Rows::Csv { bytes, start } => {
+                let from = (start.byte() as usize).min(bytes.len());
+                bytes[from..].iter().filter(|&&b| b == b'\n').count() + 1
+            }
+        }
+    }
+
     /// Visit every data row, in order, as (row number, cells).
     fn each_row(&self, mut f: impl FnMut(u64, &StringRecord)) -> Result<()> {
         match &self.rows {
@@ -1437,6 +1448,9 @@ pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<
             file: table.file.clone(),
             source: Arc::from(table.file.as_str()),
         };
+        // Room for every row at once: doubling would copy the lines read
+        // so far and briefly hold them twice.
+        cx.st.lines.reserve(table.row_estimate());
         cx.table(&table)?;
     }
     Ok(st)
