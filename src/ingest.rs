@@ -23,7 +23,7 @@
 //! with the number of events. The small tables (packages, accounts,
 //! subscriptions) are collected and turned into typed rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -153,8 +153,8 @@ impl EventIds {
 
     /// The event id of each of `rows` (as the usage frame has it: stripped),
     /// in one scan of the id column.
-    pub fn lookup(&self, rows: Vec<i64>) -> Result<HashMap<i64, String>> {
-        let mut out = HashMap::with_capacity(rows.len());
+    pub fn lookup(&self, rows: Vec<i64>) -> Result<PlHashMap<i64, String>> {
+        let mut out = PlHashMap::with_capacity_and_hasher(rows.len(), Default::default());
         if rows.is_empty() {
             return Ok(out);
         }

@@ -1,7 +1,9 @@
 //! Writing a reconciliation: `discrepancies`, `discrepancy_summary`,
 //! `statement_problems` (Parquet + CSV) and `report.html`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use polars::prelude::PlHashMap;
 use std::path::Path;
 
 use rust_decimal::Decimal;
@@ -76,8 +78,8 @@ pub fn reconcile_statement(
 ) -> ReconSummary {
     let ds = reconcile::reconcile(period, ours, exceptions, statement, tolerance);
     // Summed under borrowed keys, then keyed by owned strings.
-    let mut our_tot: HashMap<&str, Decimal> = HashMap::new();
-    let mut by_vendor_ref: HashMap<(&str, &str), (Decimal, Decimal)> = HashMap::new();
+    let mut our_tot: PlHashMap<&str, Decimal> = PlHashMap::default();
+    let mut by_vendor_ref: PlHashMap<(&str, &str), (Decimal, Decimal)> = PlHashMap::default();
     for l in ours {
         *our_tot.entry(&l.currency).or_default() += l.amount;
         by_vendor_ref
@@ -85,7 +87,7 @@ pub fn reconcile_statement(
             .or_default()
             .0 += l.amount;
     }
-    let mut their_tot: HashMap<&str, Decimal> = HashMap::new();
+    let mut their_tot: PlHashMap<&str, Decimal> = PlHashMap::default();
     for l in statement
         .lines
         .iter()
@@ -98,7 +100,7 @@ pub fn reconcile_statement(
             .or_default()
             .1 += l.amount;
     }
-    let owned = |m: HashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
+    let owned = |m: PlHashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
         m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     };
     let (our_tot, their_tot) = (owned(our_tot), owned(their_tot));

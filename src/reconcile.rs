@@ -5,8 +5,9 @@
 //! (cycles differ between exports; monthly sums are what both must agree on).
 //! Vendor lines that repeat a line id are duplicates before anything else.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
+use polars::prelude::{PlHashMap, PlHashSet};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -263,7 +264,7 @@ pub fn reconcile(
     // Keyed by (account, item, charge type) borrowed from the lines: hash
     // maps, the keys sorted once at the end.
     type K<'k> = (&'k str, &'k str, &'k str);
-    let mut our: HashMap<K, Side> = HashMap::new();
+    let mut our: PlHashMap<K, Side> = PlHashMap::default();
     for l in ours {
         let s = our
             .entry((&l.account_id, &l.item, &l.charge_type))
@@ -284,7 +285,7 @@ pub fn reconcile(
         s.lines += 1;
         s.amounts.push(l.amount);
     }
-    let mut refused: HashMap<(&str, &str), Decimal> = HashMap::new();
+    let mut refused: PlHashMap<(&str, &str), Decimal> = PlHashMap::default();
     for e in exceptions
         .iter()
         .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
@@ -293,8 +294,8 @@ pub fn reconcile(
     }
 
     // Vendor side: duplicates by line id first.
-    let mut seen_ids: HashSet<&str> = HashSet::new();
-    let mut theirs: HashMap<K, Side> = HashMap::new();
+    let mut seen_ids: PlHashSet<&str> = PlHashSet::default();
+    let mut theirs: PlHashMap<K, Side> = PlHashMap::default();
     for l in statement
         .lines
         .iter()

@@ -1,8 +1,9 @@
 //! One period's run: ingest, reduce, deduct and rate, write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use polars::prelude::PlHashMap;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -164,7 +165,7 @@ pub fn compute(
     })?;
 
     // Buckets come unordered: accounts are gathered by hash, then sorted.
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: PlHashMap<String, usize> = PlHashMap::default();
     let mut inputs: Vec<AccountInput> = Vec::new();
     let mut slot = |id: &str| -> usize {
         if let Some(&i) = index.get(id) {

@@ -35,13 +35,14 @@
 //! arithmetic); quantities of purchase, subscription, refund and adjustment
 //! lines count packages or units bought and are kept as given.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use csv::StringRecord;
+use polars::prelude::{PlHashMap as HashMap, PlHashSet as HashSet};
 use polars::prelude::{
     DataType, LazyFrame, PlRefPath, ScanArgsParquet, TimeUnit, TimeZone as PlTimeZone,
 };
@@ -550,11 +551,11 @@ fn load_maps(dir: &Path) -> Result<Maps> {
             ));
         }
         let known = format_fields(name);
-        let mut aliases = HashMap::new();
+        let mut aliases = HashMap::default();
         let mut languages = Vec::new();
         for (lang, map) in &f.headers.0 {
-            let mut set = HashSet::new();
-            let mut first: HashMap<String, String> = HashMap::new();
+            let mut set = HashSet::default();
+            let mut first: HashMap<String, String> = HashMap::default();
             for (header, field) in &map.0 {
                 if !known.contains(&field.as_str()) {
                     return Err(map_error(
@@ -582,7 +583,7 @@ fn load_maps(dir: &Path) -> Result<Maps> {
             name: name.clone(),
             order: f.order,
             required: Vec::new(),
-            aliases: HashMap::new(),
+            aliases: HashMap::default(),
             languages,
         };
         let mut required = Vec::new();
@@ -617,7 +618,7 @@ fn load_maps(dir: &Path) -> Result<Maps> {
         });
     }
     formats.sort_by_key(|f| (f.order, f.name.clone()));
-    let mut currencies = HashMap::new();
+    let mut currencies = HashMap::default();
     for (text, code) in &h.currencies {
         currencies.insert(norm(text), code.trim().to_uppercase());
     }
@@ -699,7 +700,7 @@ fn load_maps(dir: &Path) -> Result<Maps> {
 
     let upath = dir.join(UNITS_FILE);
     let u: UnitsFile = read_toml(&upath)?;
-    let mut units: HashMap<String, (String, Decimal)> = HashMap::new();
+    let mut units: HashMap<String, (String, Decimal)> = HashMap::default();
     for def in &u.unit {
         if def.size <= Decimal::ZERO {
             return Err(map_error(
@@ -1113,7 +1114,7 @@ fn detect(maps: &Maps, header: &[String]) -> Detected {
     let mut best: Option<(usize, &FormatSpec, HashMap<String, usize>)> = None;
     let mut missing = Vec::new();
     for f in &maps.formats {
-        let mut cols = HashMap::new();
+        let mut cols = HashMap::default();
         let mut named = 0;
         for (i, h) in header.iter().enumerate() {
             if let Some(field) = f.aliases.get(&norm(h)) {
@@ -2416,7 +2417,7 @@ fn tencent_repeated_ids(t: &Table) -> Result<HashMap<String, bool>> {
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
-    let mut seen: HashMap<String, (String, bool)> = HashMap::new();
+    let mut seen: HashMap<String, (String, bool)> = HashMap::default();
     t.each_row(|_, cells| {
         let id = get(cells, "transaction_id");
         if is_null(&id) {
