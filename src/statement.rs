@@ -42,10 +42,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use csv::StringRecord;
-use polars::prelude::{PlHashMap as HashMap, PlHashSet as HashSet};
 use polars::prelude::{
     DataType, LazyFrame, PlRefPath, ScanArgsParquet, TimeUnit, TimeZone as PlTimeZone,
 };
+use polars::prelude::{PlHashMap as HashMap, PlHashSet as HashSet};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 

@@ -799,7 +799,7 @@ fn canonical_round_trips_what_reckon_writes() {
         source_file: "generated".into(),
         source_row: 0,
         line_id: Some(id.into()),
-        format: "canonical".into(),
+        format: "canonical",
         account_id: "acct-9".into(),
         item: Some(item.into()),
         vendor_sku: item.into(),
