@@ -757,15 +757,20 @@ mod tests {
         b
     }
 
+    /// A cut of account `x`'s `item` at `t`.
+    fn cut_of(item: &str, t: &str) -> Cut {
+        Cut {
+            account_id: "x".into(),
+            item: item.into(),
+            at: at(t),
+        }
+    }
+
     #[test]
     fn the_packed_and_the_two_column_keys_give_the_same_buckets() {
         let cat = catalog();
         let p = Period::parse("2026-10", 8 * 3600).unwrap();
-        let cut = Cut {
-            account_id: "x".into(),
-            item: "mins".into(),
-            at: at("2026-10-05T10:15:00.250+08:00"),
-        };
+        let cut = cut_of("mins", "2026-10-05T10:15:00.250+08:00");
         let cuts = std::slice::from_ref(&cut);
         let packed = reduce_packing(usage(), &cat, &p, cuts, MAX_PACKED_CODES);
         let wide = reduce_packing(usage(), &cat, &p, cuts, 0);
@@ -815,11 +820,7 @@ mod tests {
     fn a_cut_splits_only_the_buckets_it_falls_inside() {
         let cat = catalog();
         let p = Period::parse("2026-10", 8 * 3600).unwrap();
-        let cut = Cut {
-            account_id: "x".into(),
-            item: "calls".into(),
-            at: at("2026-10-20T10:00:00.500+08:00"),
-        };
+        let cut = cut_of("calls", "2026-10-20T10:00:00.500+08:00");
         let mut b = reduce_of(usage(), &cat, &p, std::slice::from_ref(&cut));
         b.sort_by(|x, y| (&x.item, x.start).cmp(&(&y.item, y.start)));
         let calls: Vec<_> = b.iter().filter(|b| b.item == "calls").collect();
