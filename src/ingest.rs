@@ -1674,7 +1674,6 @@ fn read_usage(
     push_rejects(rejects, &table, &bad, USAGE)?;
     let unknown_items = unknown_items(&bad)?;
 
-    // Only with repeats: where each candidate id occurs, exactly.
     // The rejected rows by row key: later scans exclude them by an anti join
     // (built once) instead of evaluating the checks again.
     let row_key = || (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row");

@@ -167,42 +167,25 @@ pub fn compute(
     // Buckets come unordered: accounts are gathered by hash, then sorted.
     let mut index: PlHashMap<String, usize> = PlHashMap::default();
     let mut inputs: Vec<AccountInput> = Vec::new();
-    let mut slot = |id: &str| -> usize {
-        if let Some(&i) = index.get(id) {
-            return i;
-        }
-        inputs.push(AccountInput {
-            account_id: id.to_string(),
-            ..Default::default()
-        });
-        index.insert(id.to_string(), inputs.len() - 1);
-        inputs.len() - 1
-    };
-    let mut at: Vec<usize> = Vec::with_capacity(buckets.len());
-    for b in &buckets {
-        at.push(slot(&b.account_id));
-    }
-    for p in &packages {
-        slot(&p.account_id);
-    }
-    for s in &ing.accounts {
-        slot(&s.account_id);
-    }
-    for s in &ing.subscriptions {
-        slot(&s.account_id);
-    }
-    for (b, i) in buckets.into_iter().zip(at) {
-        inputs[i].buckets.push(b);
+    for b in buckets {
+        account(&mut index, &mut inputs, &b.account_id)
+            .buckets
+            .push(b);
     }
     for p in packages {
-        let i = index[&p.account_id];
-        inputs[i].packages.push(p);
+        account(&mut index, &mut inputs, &p.account_id)
+            .packages
+            .push(p);
     }
     for s in &ing.accounts {
-        inputs[index[&s.account_id]].settings.push(s.clone());
+        account(&mut index, &mut inputs, &s.account_id)
+            .settings
+            .push(s.clone());
     }
     for s in &ing.subscriptions {
-        inputs[index[&s.account_id]].subscriptions.push(s.clone());
+        account(&mut index, &mut inputs, &s.account_id)
+            .subscriptions
+            .push(s.clone());
     }
     inputs.par_sort_unstable_by(|a, b| a.account_id.cmp(&b.account_id));
 
@@ -271,6 +254,26 @@ pub fn compute(
     });
     month.invoices = invoices(&month.lines);
     Ok(month)
+}
+
+/// The input of account `id`, added (in `inputs`, its index in `index`) when new.
+fn account<'a>(
+    index: &mut PlHashMap<String, usize>,
+    inputs: &'a mut Vec<AccountInput>,
+    id: &str,
+) -> &'a mut AccountInput {
+    let i = match index.get(id) {
+        Some(&i) => i,
+        None => {
+            inputs.push(AccountInput {
+                account_id: id.to_string(),
+                ..Default::default()
+            });
+            index.insert(id.to_string(), inputs.len() - 1);
+            inputs.len() - 1
+        }
+    };
+    &mut inputs[i]
 }
 
 fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<ExceptionRow>> {
