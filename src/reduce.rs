@@ -414,6 +414,7 @@ fn reduce_keyed(
             .collect_with_engine(Engine::Streaming)?
             .unwrap_single())
     };
+    let started = std::time::Instant::now();
     let mut df = aggregate(false)?;
     let events_max = df
         .column("_events")?
@@ -455,7 +456,16 @@ fn reduce_keyed(
         .filter(|&r| events.get(r) == Some(1))
         .filter_map(|r| first_row.get(r))
         .collect();
+    let grouped_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let names = ids.lookup(single)?;
+    tracing::info!(
+        buckets = df.height(),
+        one_event = names.len(),
+        group_by_s = grouped_s,
+        id_lookup_s = started.elapsed().as_secs_f64(),
+        "reduce: grouped, one-event ids looked up"
+    );
     let items = item_ids(catalog);
     let whole = df.column("_whole")?;
     let (narrow, wide) = match whole.dtype() {
