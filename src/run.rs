@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::catalog::{self, Catalog};
-use crate::engine::{self, AccountInput, AccountResult, Context, PartialBucket};
+use crate::engine::{self, AccountInput, Context, PartialBucket};
 use crate::error::{Error, Result};
 use crate::ingest::{self, IngestOptions, Ingested, TableStats};
 use crate::model::*;
@@ -195,34 +195,36 @@ pub fn compute(
         policy,
     };
     // Deduction and rating are one pass per account (rating needs what the
-    // packages left), timed together.
+    // packages left), timed together. Accounts run on rayon in batches whose
+    // lines go straight into the month's one vector, so the per-account
+    // results of the whole month are never resident beside it. That vector
+    // is reserved at a bound (usage lines are at most the buckets): pages
+    // never written are never resident, and it never grows by copying.
     let n = inputs.len() as u64;
-    let results: Vec<AccountResult> = timings.time_counted("deduct_rate", Some(n), |st| {
-        Ok(engine::run_accounts(&ctx, inputs, &|| st.inc(1)))
-    })?;
-
-    // Second pass for partly refused buckets.
-    let partials: Vec<PartialBucket> = results
+    let bound: usize = inputs
         .iter()
-        .flat_map(|r| r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()))
-        .collect();
-    // The month's lines and ledger are gathered before the second pass, so
-    // that the copy and the pass's own memory do not add up.
+        .map(|a| a.buckets.len() + 2 * a.packages.len() + 32 * a.subscriptions.len())
+        .sum();
     let mut month = Month::default();
-    // Reserved whole: growing by doubling would copy (and briefly hold twice)
-    // the largest vectors of the run.
-    month
-        .lines
-        .reserve_exact(results.iter().map(|r| r.lines.len()).sum());
-    month
-        .ledger
-        .reserve_exact(results.iter().map(|r| r.ledger.len()).sum());
-    let mut drafts = Vec::with_capacity(results.iter().map(|r| r.exceptions.len()).sum());
-    for r in results {
-        month.lines.extend(r.lines);
-        month.ledger.extend(r.ledger);
-        drafts.extend(r.exceptions);
-    }
+    month.lines.reserve_exact(bound);
+    let mut drafts = Vec::new();
+    let mut partials: Vec<PartialBucket> = Vec::new();
+    timings.time_counted("deduct_rate", Some(n), |st| {
+        let mut inputs = inputs.into_iter();
+        loop {
+            let batch: Vec<AccountInput> = inputs.by_ref().take(ACCOUNTS_PER_BATCH).collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for r in engine::run_accounts(&ctx, batch, &|| st.inc(1)) {
+                // Second pass for partly refused buckets, in this order.
+                partials.extend(r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()));
+                month.lines.extend(r.lines);
+                month.ledger.extend(r.ledger);
+                drafts.extend(r.exceptions);
+            }
+        }
+    })?;
     let resolved = timings.time("refine_exceptions", || {
         reduce::resolve_partials(ing.usage.clone(), cat, period, &partials)
     })?;
@@ -466,6 +468,9 @@ pub fn totals(invoices: &[InvoiceRow]) -> BTreeMap<String, Decimal> {
 fn opt(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
+
+/// Accounts deducted and rated per batch (see [`compute`]).
+const ACCOUNTS_PER_BATCH: usize = 4096;
 
 /// Invoice lines per table chunk when they are written (see
 /// [`Staging::write_table_chunks`]).
