@@ -41,7 +41,10 @@ use rust_decimal::prelude::*;
 use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
 use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
-use crate::output::{push_text, push_utc, put, CsvFile, ParquetGroups, Staging, QTY_SCALE};
+use crate::output::{
+    decimal_column, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups, Staging,
+    QTY_SCALE,
+};
 use crate::period::{Period, DAY, HOUR};
 use crate::run::Month;
 
@@ -951,19 +954,9 @@ fn typed_frame(
                             x.mantissa()
                         })
                     });
-                    Int128Chunked::from_iter_options(name, mantissas)
-                        .into_decimal(38, scale as usize)?
-                        .into_series()
-                        .into_column()
+                    decimal_column(name, mantissas, scale)?
                 }
-                Get::Time(f) => {
-                    Int64Chunked::from_iter_options(name, rows.iter().map(|r| Some(f(r))))
-                        .into_column()
-                        .cast(&DataType::Datetime(
-                            TimeUnit::Microseconds,
-                            Some(TimeZone::UTC),
-                        ))?
-                }
+                Get::Time(f) => utc_column(name, rows.iter().map(|r| Some(f(r))))?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -76,6 +76,31 @@ fn mantissa_at(d: Decimal, scale: u32) -> i128 {
     r.mantissa()
 }
 
+/// A Decimal(38, `scale`) column of mantissas at that scale (exact).
+pub fn decimal_column(
+    name: PlSmallStr,
+    mantissas: impl Iterator<Item = Option<i128>>,
+    scale: u32,
+) -> Result<Column> {
+    Ok(Int128Chunked::from_iter_options(name, mantissas)
+        .into_decimal(38, scale as usize)?
+        .into_series()
+        .into_column())
+}
+
+/// A Datetime(µs, UTC) column of instants.
+pub fn utc_column(
+    name: PlSmallStr,
+    micros: impl Iterator<Item = Option<Micros>>,
+) -> Result<Column> {
+    Ok(Int64Chunked::from_iter_options(name, micros)
+        .into_column()
+        .cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))?)
+}
+
 /// `d` as CSV text with exactly `scale` digits after the point.
 fn push_fixed(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
     let r = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
@@ -119,19 +144,9 @@ impl Table<'_> {
                         let m = v[r.clone()]
                             .iter()
                             .map(|d| d.map(|d| mantissa_at(d, *scale)));
-                        Int128Chunked::from_iter_options(n, m)
-                            .into_decimal(38, *scale as usize)?
-                            .into_series()
-                            .into_column()
+                        decimal_column(n, m, *scale)?
                     }
-                    Col::Time(_, v) => {
-                        Int64Chunked::from_iter_options(n, v[r.clone()].iter().copied())
-                            .into_column()
-                            .cast(&DataType::Datetime(
-                                TimeUnit::Microseconds,
-                                Some(TimeZone::UTC),
-                            ))?
-                    }
+                    Col::Time(_, v) => utc_column(n, v[r.clone()].iter().copied())?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
