@@ -37,7 +37,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
@@ -368,7 +367,7 @@ struct UnitFile {
 }
 
 /// One statement format: which header texts name which fields.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct FormatSpec {
     name: String,
     order: u32,
@@ -873,16 +872,16 @@ fn parse_decimal(text: &str, kind: DecKind) -> std::result::Result<Decimal, ()> 
         Some((i, f)) => (i, Some(f)),
         None => (s, None),
     };
-    let int_digits: String = if int.contains(',') {
+    let int_digits: std::borrow::Cow<str> = if int.contains(',') {
         let groups: Vec<&str> = int.split(',').collect();
         let first_ok = (1..=3).contains(&groups[0].len());
         let rest_ok = groups[1..].iter().all(|g| g.len() == 3);
         if !first_ok || !rest_ok {
             return Err(());
         }
-        groups.concat()
+        groups.concat().into()
     } else {
-        int.to_string()
+        int.into()
     };
     if !int_digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(());
@@ -915,11 +914,8 @@ fn parse_decimal(text: &str, kind: DecKind) -> std::result::Result<Decimal, ()> 
         unsigned.push('.');
         unsigned.push_str(frac);
     }
-    let d = Decimal::from_str(&unsigned).map_err(|_| ())?;
-    // rust_decimal rounds digits it cannot hold: refuse instead of rounding.
-    if d.to_string() != unsigned {
-        return Err(());
-    }
+    // `from_str` would round digits a Decimal cannot hold: refuse instead.
+    let d = Decimal::from_str_exact(&unsigned).map_err(|_| ())?;
     Ok(if negative { -d } else { d })
 }
 
@@ -1054,17 +1050,6 @@ enum Rows {
 }
 
 impl Table {
-    /// At least the number of data rows (CSV: the line breaks left).
-    fn row_estimate(&self) -> usize {
-        match &self.rows {
-            Rows::Records(rows) => rows.len(),
-            Rows::Csv { bytes, start } => {
-                let from = (start.byte() as usize).min(bytes.len());
-                bytes[from..].iter().filter(|&&b| b == b'\n').count() + 1
-            }
-        }
-    }
-
     /// Visit every data row, in order, as (row number, cells).
     fn each_row(&self, mut f: impl FnMut(u64, &StringRecord)) -> Result<()> {
         match &self.rows {
@@ -1082,13 +1067,158 @@ impl Table {
                 rdr.seek(start.clone()).map_err(bad)?;
                 let mut rec = StringRecord::new();
                 while rdr.read_record(&mut rec).map_err(bad)? {
-                    let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                    let line = record_line(bytes, &rec);
                     f(line, &rec);
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Data rows handed to one task when a table is read in parallel.
+const ROWS_PER_CHUNK: usize = 1 << 14;
+/// Bytes of CSV text (about) handed to one task when the text has no quotes.
+const BYTES_PER_CHUNK: usize = 1 << 21;
+
+impl Table {
+    /// Every data row visited in runs spread over rayon's threads: each run
+    /// starts from `init(rows it may hold)` and `visit`s its rows in order;
+    /// the runs' states are returned in row order.
+    ///
+    /// CSV text without a quote is cut at line breaks (every one ends a
+    /// record there) and each piece is parsed by its own task, knowing the
+    /// line it starts on. With quotes a line break may sit inside a cell, so
+    /// one reader thread finds the records and hands runs of them on.
+    fn par_runs<S: Send>(
+        &self,
+        init: impl Fn(usize) -> S + Sync,
+        visit: impl Fn(&mut S, u64, &StringRecord) + Sync,
+    ) -> Result<Vec<S>> {
+        self.par_runs_sized(BYTES_PER_CHUNK, ROWS_PER_CHUNK, init, visit)
+    }
+
+    /// [`Table::par_runs`] with pieces of about `piece_bytes` of quote-free
+    /// text, else runs of `run_rows` rows.
+    fn par_runs_sized<S: Send>(
+        &self,
+        piece_bytes: usize,
+        run_rows: usize,
+        init: impl Fn(usize) -> S + Sync,
+        visit: impl Fn(&mut S, u64, &StringRecord) + Sync,
+    ) -> Result<Vec<S>> {
+        use rayon::prelude::*;
+        let piece_bytes = piece_bytes.max(1);
+        let run_rows = run_rows.max(1);
+        let run = |rows: &[(u64, StringRecord)]| {
+            let mut s = init(rows.len());
+            for (line, cells) in rows {
+                visit(&mut s, *line, cells);
+            }
+            s
+        };
+        let (bytes, start) = match &self.rows {
+            Rows::Records(rows) => return Ok(rows.par_chunks(run_rows).map(run).collect()),
+            Rows::Csv { bytes, start } => (bytes, start),
+        };
+        let bad = |e: csv::Error| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            Error::input(&self.file, format!("line {line}: cannot parse CSV: {e}"))
+        };
+        let from = (start.byte() as usize).min(bytes.len());
+        if !bytes[from..].contains(&b'"') {
+            let mut cuts = vec![from];
+            let mut at = from;
+            while at + piece_bytes < bytes.len() {
+                match bytes[at + piece_bytes..].iter().position(|&b| b == b'\n') {
+                    Some(i) if at + piece_bytes + i + 1 < bytes.len() => {
+                        at += piece_bytes + i + 1;
+                        cuts.push(at);
+                    }
+                    _ => break,
+                }
+            }
+            cuts.push(bytes.len());
+            let breaks: Vec<u64> = cuts
+                .par_windows(2)
+                .map(|w| bytes[w[0]..w[1]].iter().filter(|&&b| b == b'\n').count() as u64)
+                .collect();
+            let mut line = start.line();
+            let pieces: Vec<(usize, usize, u64)> = cuts
+                .windows(2)
+                .zip(breaks)
+                .map(|(w, n)| {
+                    let piece = (w[0], w[1], line);
+                    line += n;
+                    piece
+                })
+                .collect();
+            return pieces
+                .into_par_iter()
+                .map(|(a, b, line)| -> Result<S> {
+                    let mut rdr = csv_reader(std::io::Cursor::new(&bytes[..b]));
+                    let mut pos = csv::Position::new();
+                    pos.set_byte(a as u64).set_line(line);
+                    rdr.seek(pos).map_err(bad)?;
+                    // Rows are at least a few dozen bytes long.
+                    let mut s = init((b - a) / 48 + 1);
+                    let mut rec = StringRecord::new();
+                    while rdr.read_record(&mut rec).map_err(bad)? {
+                        let line = record_line(bytes, &rec);
+                        visit(&mut s, line, &rec);
+                    }
+                    Ok(s)
+                })
+                .collect();
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(2 * rayon::current_num_threads().max(1));
+        let (mut done, read) = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || -> Result<()> {
+                let mut rdr = csv_reader(std::io::Cursor::new(bytes.as_slice()));
+                rdr.seek(start.clone()).map_err(bad)?;
+                let mut rec = StringRecord::new();
+                for k in 0usize.. {
+                    let mut rows = Vec::with_capacity(run_rows);
+                    while rows.len() < run_rows && rdr.read_record(&mut rec).map_err(bad)? {
+                        let line = record_line(bytes, &rec);
+                        rows.push((line, std::mem::take(&mut rec)));
+                    }
+                    let last = rows.len() < run_rows;
+                    // The receiver only goes away once every run was taken.
+                    if !rows.is_empty() && tx.send((k, rows)).is_err() || last {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            let done: Vec<(usize, S)> = rx
+                .into_iter()
+                .par_bridge()
+                .map(|(k, rows): (usize, Vec<(u64, StringRecord)>)| (k, run(&rows)))
+                .collect();
+            let read = reader.join().expect("the statement reader thread panicked");
+            (done, read)
+        });
+        read?;
+        done.sort_unstable_by_key(|(k, _)| *k);
+        Ok(done.into_iter().map(|(_, s)| s).collect())
+    }
+}
+
+/// The line a record's first cell is on. The reader places a record where
+/// it began looking for it: after a CRLF ending that is at the `\n`, and
+/// before any blank lines it skipped; the line breaks from there on count.
+fn record_line(bytes: &[u8], rec: &StringRecord) -> u64 {
+    let Some(pos) = rec.position() else {
+        return 0;
+    };
+    let from = (pos.byte() as usize).min(bytes.len());
+    let breaks = bytes[from..]
+        .iter()
+        .take_while(|&&b| b == b'\n' || b == b'\r')
+        .filter(|&&b| b == b'\n')
+        .count();
+    pos.line() + breaks as u64
 }
 
 fn csv_reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
@@ -1442,16 +1572,14 @@ pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<
         } else {
             read_csv(&file, &maps)?
         };
+        let source = Arc::from(table.file.as_str());
         let mut cx = Cx {
             catalog,
             maps: &maps,
             st: &mut st,
-            file: table.file.clone(),
-            source: Arc::from(table.file.as_str()),
+            file: &table.file,
+            source: &source,
         };
-        // Room for every row at once: doubling would copy the lines read
-        // so far and briefly hold them twice.
-        cx.st.lines.reserve(table.row_estimate());
         cx.table(&table)?;
     }
     Ok(st)
@@ -1534,9 +1662,9 @@ struct Cx<'a> {
     catalog: &'a Catalog,
     maps: &'a Maps,
     st: &'a mut Statement,
-    file: String,
+    file: &'a str,
     /// `file`, shared by every line read from it.
-    source: Arc<str>,
+    source: &'a Arc<str>,
 }
 
 /// Fields of a line being built.
@@ -1559,7 +1687,7 @@ struct Draft {
 impl Cx<'_> {
     fn problem(&mut self, row: &Row, column: impl Into<String>, value: Option<&str>, reason: &str) {
         self.st.problems.push(StatementProblem {
-            file: self.file.clone(),
+            file: self.file.to_string(),
             row: row.line,
             column: column.into(),
             value: value.map(str::to_string),
@@ -1575,7 +1703,7 @@ impl Cx<'_> {
 
     fn push(&mut self, row: &Row, format: &'static str, d: Draft) {
         self.st.lines.push(StatementLine {
-            source_file: Arc::clone(&self.source),
+            source_file: Arc::clone(self.source),
             source_row: row.line,
             line_id: d.line_id,
             format,
@@ -1713,7 +1841,7 @@ impl Cx<'_> {
             .or_else(|| self.catalog.subscription(item).map(|(p, _)| p));
         match product.and_then(|p| self.maps.currency(&p.currency)) {
             Some(c) => {
-                let file = self.file.clone();
+                let file = self.file;
                 self.note(format!(
                     "{file}: rows without a currency are taken in the catalog currency of their product (e.g. {c} for {item})"
                 ));
@@ -1830,39 +1958,69 @@ impl Cx<'_> {
 
     fn table(&mut self, t: &Table) -> Result<()> {
         let format = t.format.name.clone();
-        let mut totals: Vec<u64> = Vec::new();
         let disambiguate = if format == "tencent_bill_details" {
             tencent_repeated_ids(t)?
         } else {
             Default::default()
         };
-        t.each_row(|line, cells| {
-            let first = (0..cells.len())
-                .filter_map(|i| cell(cells, i))
-                .find(|c| !c.trim().is_empty());
-            let Some(first) = first else {
-                return;
-            };
-            if self.maps.total_labels.contains(&norm(first)) {
-                totals.push(line);
-                return;
+        // Runs of rows are turned into lines in parallel, each into a
+        // statement of its own; joined in row order they are what one pass
+        // would have made (notes keep their first occurrence).
+        let parts = t.par_runs(
+            |rows| {
+                let mut st = Statement::default();
+                st.lines.reserve_exact(rows);
+                (st, Vec::new())
+            },
+            |(st, totals): &mut (Statement, Vec<u64>), line, cells| {
+                let first = (0..cells.len())
+                    .filter_map(|i| cell(cells, i))
+                    .find(|c| !c.trim().is_empty());
+                let Some(first) = first else {
+                    return;
+                };
+                if self.maps.total_labels.contains(&norm(first)) {
+                    totals.push(line);
+                    return;
+                }
+                let mut cx = Cx {
+                    catalog: self.catalog,
+                    maps: self.maps,
+                    st,
+                    file: self.file,
+                    source: self.source,
+                };
+                let row = Row { t, line, cells };
+                match format.as_str() {
+                    "tencent_bill_details" => cx.tencent(&row, &disambiguate),
+                    "alibaba_billing_details" => cx.alibaba(&row),
+                    "focus" => cx.focus(&row),
+                    _ => cx.canonical(&row),
+                }
+            },
+        )?;
+        // Room for every line at once: doubling would copy the lines read
+        // so far and briefly hold them twice.
+        self.st
+            .lines
+            .reserve_exact(parts.iter().map(|(st, _)| st.lines.len()).sum());
+        let mut totals: Vec<u64> = Vec::new();
+        for (st, t) in parts {
+            self.st.lines.extend(st.lines);
+            self.st.problems.extend(st.problems);
+            for n in st.notes {
+                self.note(n);
             }
-            let row = Row { t, line, cells };
-            match format.as_str() {
-                "tencent_bill_details" => self.tencent(&row, &disambiguate),
-                "alibaba_billing_details" => self.alibaba(&row),
-                "focus" => self.focus(&row),
-                _ => self.canonical(&row),
-            }
-        })?;
+            totals.extend(t);
+        }
         if let Some(first) = totals.first() {
-            let file = self.file.clone();
+            let file = self.file;
             self.note(format!(
                 "{file}: {} totals row(s) skipped (first at line {first})",
                 totals.len()
             ));
         }
-        let file = self.file.clone();
+        let file = self.file;
         match format.as_str() {
             "tencent_bill_details"
                 if !(t.cols.contains_key("raw_usage") && t.cols.contains_key("deducted_usage")) =>
@@ -2295,7 +2453,7 @@ impl Cx<'_> {
         } else {
             (qty, None, qty, list_price)
         };
-        let file_name = Path::new(&self.file)
+        let file_name = Path::new(self.file)
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("")
@@ -2443,9 +2601,89 @@ fn tencent_repeated_ids(t: &Table) -> Result<HashMap<String, bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    /// A CSV table whose data rows start after its first line.
+    fn csv_table(text: &str) -> Table {
+        let bytes = text.as_bytes().to_vec();
+        let mut rdr = csv_reader(std::io::Cursor::new(bytes.as_slice()));
+        rdr.read_record(&mut StringRecord::new()).unwrap();
+        let start = rdr.position().clone();
+        Table {
+            file: "t.csv".into(),
+            format: FormatSpec::default(),
+            cols: HashMap::default(),
+            header: Vec::new(),
+            rows: Rows::Csv { bytes, start },
+        }
+    }
+
+    type Seen = Vec<(u64, Vec<String>)>;
+
+    fn in_runs(t: &Table, piece_bytes: usize, run_rows: usize) -> (Seen, usize) {
+        let runs = t
+            .par_runs_sized(
+                piece_bytes,
+                run_rows,
+                |_| Vec::new(),
+                |v: &mut Seen, line, rec| v.push((line, rec.iter().map(str::to_string).collect())),
+            )
+            .unwrap();
+        (runs.concat(), runs.len())
+    }
+
+    fn one_by_one(t: &Table) -> Seen {
+        let mut v = Vec::new();
+        t.each_row(|line, rec| v.push((line, rec.iter().map(str::to_string).collect())))
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn rows_read_in_parallel_pieces_keep_their_order_and_line_numbers() {
+        // No quote: the text is cut at line breaks (CRLF and a blank line too).
+        let mut text = String::from("a,b\n");
+        for i in 0..500 {
+            let end = if i % 7 == 0 { "\r\n" } else { "\n" };
+            text.push_str(&format!("r{i},{}{end}", "x".repeat(i % 13)));
+            if i == 250 {
+                text.push('\n');
+            }
+        }
+        let t = csv_table(&text);
+        let want = one_by_one(&t);
+        assert_eq!(want.len(), 500);
+        let lines: Vec<u64> = want.iter().map(|(l, _)| *l).collect();
+        let rows: Vec<u64> = (0..500).map(|i| i + if i > 250 { 3 } else { 2 }).collect();
+        assert_eq!(
+            lines, rows,
+            "each row's own line, after CRLF and a blank line too"
+        );
+        for piece in [1, 7, 64, 1000, 1 << 20] {
+            let (got, runs) = in_runs(&t, piece, 3);
+            assert_eq!(got, want, "pieces of {piece} bytes");
+            assert!(piece > 100 || runs > 50, "{runs} pieces of {piece} bytes");
+        }
+
+        // Quotes (a line break inside a cell): one reader, runs of rows.
+        let text = "a,b\n\"x\ny\",1\nplain,2\n\"q,\"\"r\"\"\",3\nlast,4\n";
+        let t = csv_table(text);
+        let want = one_by_one(&t);
+        assert_eq!(
+            want.iter()
+                .map(|(l, c)| (*l, c[0].as_str()))
+                .collect::<Vec<_>>(),
+            [(2, "x\ny"), (4, "plain"), (5, "q,\"r\""), (6, "last")]
+        );
+        for run in [1, 2, 3, 100] {
+            let (got, runs) = in_runs(&t, 1, run);
+            assert_eq!(got, want, "runs of {run} rows");
+            assert_eq!(runs, 4usize.div_ceil(run));
+        }
     }
 
     #[test]
