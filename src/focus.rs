@@ -42,8 +42,8 @@ use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
 use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
 use crate::output::{
-    decimal_column, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups, Staging,
-    QTY_SCALE,
+    decimal_column, push_decimal, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups,
+    Staging, QTY_SCALE,
 };
 use crate::period::{Period, DAY, HOUR};
 use crate::run::Month;
@@ -262,9 +262,21 @@ struct Base<'a> {
     provider: String,
     service: String,
     period: &'a Period,
+    /// Fill the text columns; without, only the numbers and the currency
+    /// (what the export's first pass needs) are made.
+    text: bool,
 }
 
 impl Base<'_> {
+    /// `f()` when rows get their text, else the empty string.
+    fn text(&self, f: impl FnOnce() -> String) -> String {
+        if self.text {
+            f()
+        } else {
+            String::new()
+        }
+    }
+
     fn row(
         &self,
         category: &'static str,
@@ -272,9 +284,11 @@ impl Base<'_> {
         window: (Micros, Micros),
     ) -> FocusRow {
         let l = self.line;
+        let text = |s: &String| if self.text { s.clone() } else { String::new() };
+        let opt = |s: &Option<String>| if self.text { s.clone() } else { None };
         FocusRow {
             billed_cost: Decimal::ZERO,
-            billing_account_id: l.account_id.clone(),
+            billing_account_id: text(&l.account_id),
             billing_currency: l.currency.clone(),
             billing_period_start: self.period.start(),
             billing_period_end: self.period.end(),
@@ -298,16 +312,16 @@ impl Base<'_> {
             pricing_category: "Standard",
             pricing_quantity: None,
             pricing_unit: None,
-            provider_name: self.provider.clone(),
+            provider_name: text(&self.provider),
             region_id: None,
-            service_name: self.service.clone(),
-            sku_id: Some(l.item.clone()),
+            service_name: text(&self.service),
+            sku_id: Some(text(&l.item)),
             sku_price_id: None,
-            sub_account_id: l.account_id.clone(),
+            sub_account_id: text(&l.account_id),
             x_invoice_line: self.index,
-            x_charge_type: l.charge_type.clone(),
-            x_reference: l.reference.clone(),
-            x_tier: l.tier.clone(),
+            x_charge_type: text(&l.charge_type),
+            x_reference: opt(&l.reference),
+            x_tier: opt(&l.tier),
         }
     }
 }
@@ -357,7 +371,7 @@ impl<'a> Lines<'a> {
     }
 
     /// Append the rows of invoice line `i` (0-based), if it is `provider`'s.
-    fn rows(&self, i: usize, provider: Option<&str>, out: &mut Vec<FocusRow>) {
+    fn rows(&self, i: usize, provider: Option<&str>, text: bool, out: &mut Vec<FocusRow>) {
         let (cat, l) = (self.cat, &self.month.lines[i]);
         let product = cat
             .product_of_item(&l.item)
@@ -377,6 +391,7 @@ impl<'a> Lines<'a> {
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| l.item.clone()),
             period: self.period,
+            text,
         };
         match l.charge_type.as_str() {
             "usage" => usage_rows(&base, cat, &self.packages, out),
@@ -396,10 +411,27 @@ pub fn focus_rows(
     period: &Period,
     provider: Option<&str>,
 ) -> Vec<FocusRow> {
+    rows_of(month, cat, period, provider, true)
+}
+
+/// The rows of [`focus_rows`] with only their numbers and currency filled
+/// (every text column empty): what the export's first pass reads to learn
+/// the row count and each decimal column's scale, at a fraction of the cost.
+pub fn focus_numbers(month: &Month, cat: &Catalog, period: &Period) -> Vec<FocusRow> {
+    rows_of(month, cat, period, None, false)
+}
+
+fn rows_of(
+    month: &Month,
+    cat: &Catalog,
+    period: &Period,
+    provider: Option<&str>,
+    text: bool,
+) -> Vec<FocusRow> {
     let lines = Lines::new(month, cat, period);
     let mut out = Vec::new();
     for i in 0..month.lines.len() {
-        lines.rows(i, provider, &mut out);
+        lines.rows(i, provider, text, &mut out);
     }
     out
 }
@@ -438,6 +470,9 @@ fn usage_rows(
     let region = l.region.clone().or_else(|| product.default_region.clone());
     let pl = catalog::price_list(item, region.as_deref(), l.resolution.as_deref());
     let price_key = |tier: &str| {
+        if !b.text {
+            return String::new();
+        }
         let mut k = l.item.clone();
         for part in [region.as_deref(), l.resolution.as_deref()]
             .into_iter()
@@ -449,6 +484,7 @@ fn usage_rows(
         format!("{k}:{tier}")
     };
     let tier_label = |from: Decimal, to: Option<Decimal>| match to {
+        _ if !b.text => String::new(),
         Some(t) => format!("[{},{})", from.normalize(), t.normalize()),
         None => format!("[{},inf)", from.normalize()),
     };
@@ -470,22 +506,26 @@ fn usage_rows(
         }
     };
     let amount_of = |q: Decimal| {
-        if unit.starts_with(|c: char| c.is_ascii_digit()) {
+        if !b.text {
+            String::new()
+        } else if unit.starts_with(|c: char| c.is_ascii_digit()) {
             format!("{} × {}", num(q), unit)
         } else {
             format!("{} {}", num(q), unit)
         }
     };
     let start = out.len();
-    let usage_row = |desc: String| {
+    let usage_row = |desc: &dyn Fn() -> String| {
         let mut r = b.row("Usage", "Usage-Based", window);
-        r.region_id = region.clone();
-        r.charge_description = desc;
+        if b.text {
+            r.region_id = region.clone();
+            r.charge_description = desc();
+        }
         r
     };
     let consumed = |r: &mut FocusRow, q: Decimal| {
         r.consumed_quantity = Some(q * consumed_factor);
-        r.consumed_unit = Some(consumed_unit.clone());
+        r.consumed_unit = Some(b.text(|| consumed_unit.clone()));
     };
 
     // Package-covered rows, one per package drawn.
@@ -494,21 +534,23 @@ fn usage_rows(
         let q = qty(drawn);
         let pkg = packages.get(id.as_str()).copied();
         let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Resource");
-        let mut r = usage_row(format!(
-            "{}: {} covered by {} package {}",
-            item.name,
-            amount_of(q),
-            kind.to_lowercase(),
-            id
-        ));
+        let mut r = usage_row(&|| {
+            format!(
+                "{}: {} covered by {} package {}",
+                item.name,
+                amount_of(q),
+                kind.to_lowercase(),
+                id
+            )
+        });
         priced(&mut r, q, covered_price, &unit);
         consumed(&mut r, q);
         r.sku_price_id = Some(covered_key.clone());
         r.pricing_category = "Committed";
         r.commitment_discount_id = Some(id.clone());
         r.commitment_discount_status = Some("Used");
-        r.commitment_discount_type = Some(format!("{kind} Package"));
-        r.commitment_discount_name = package_name(kind, pkg, &unit);
+        r.commitment_discount_type = Some(b.text(|| format!("{kind} Package")));
+        r.commitment_discount_name = package_name(kind, pkg, &unit).filter(|_| b.text);
         // Amortised share of what the package cost (zero for free packages).
         if let Some(p) = pkg.filter(|p| !p.size.is_zero()) {
             if let Some((price, _)) = crate::engine::package_price(cat, p) {
@@ -537,7 +579,7 @@ fn usage_rows(
                     slices.push((
                         q.min(hi) - t.from,
                         t.unit_price,
-                        Some(format!("graduated {tier}")),
+                        Some(b.text(|| format!("graduated {tier}"))),
                         price_key(&tier),
                     ));
                 }
@@ -574,14 +616,18 @@ fn usage_rows(
                 money_round(q * price, minor)
             };
             billed_so_far += billed;
-            let mut r = usage_row(format!(
-                "{}: {} postpaid at {} {} each{}",
-                item.name,
-                amount_of(q),
-                num(price),
-                l.currency,
-                tier.map(|t| format!(", tier {t}")).unwrap_or_default()
-            ));
+            let mut r = usage_row(&|| {
+                format!(
+                    "{}: {} postpaid at {} {} each{}",
+                    item.name,
+                    amount_of(q),
+                    num(price),
+                    l.currency,
+                    tier.as_ref()
+                        .map(|t| format!(", tier {t}"))
+                        .unwrap_or_default()
+                )
+            });
             priced(&mut r, q, price, &unit);
             consumed(&mut r, q);
             r.sku_price_id = Some(key);
@@ -595,11 +641,13 @@ fn usage_rows(
     if !l.subscription_quantity.is_zero() {
         let q = qty(l.subscription_quantity);
         let mode = l.tier.clone().unwrap_or_else(|| "subscription".into());
-        let mut r = usage_row(format!(
-            "{}: {} covered by the account's subscription ({mode}); charged on its subscription line",
-            item.name,
-            amount_of(q)
-        ));
+        let mut r = usage_row(&|| {
+            format!(
+                "{}: {} covered by the account's subscription ({mode}); charged on its subscription line",
+                item.name,
+                amount_of(q)
+            )
+        });
         priced(&mut r, q, Decimal::ZERO, &unit);
         consumed(&mut r, q);
         r.sku_price_id = Some(price_key(&mode.replace(' ', "-")));
@@ -607,11 +655,13 @@ fn usage_rows(
     }
 
     if out.len() == start {
-        let mut r = usage_row(format!(
-            "{}: nothing billable in the cycle ({} refused, see exceptions)",
-            item.name,
-            amount_of(qty(l.refused_quantity))
-        ));
+        let mut r = usage_row(&|| {
+            format!(
+                "{}: nothing billable in the cycle ({} refused, see exceptions)",
+                item.name,
+                amount_of(qty(l.refused_quantity))
+            )
+        });
         priced(&mut r, Decimal::ZERO, Decimal::ZERO, &unit);
         consumed(&mut r, Decimal::ZERO);
         r.sku_price_id = Some(price_key("none"));
@@ -900,9 +950,20 @@ impl Shape {
 /// `d` as text with exactly `scale` digits after the point (`scale` at
 /// least the digits `d` needs); zero without a sign.
 fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
-    let mut x = if d.is_zero() { Decimal::ZERO } else { d };
+    let x = if d.is_zero() { Decimal::ZERO } else { d };
+    push_decimal(buf, at_scale(x, scale), scale as usize);
+}
+
+/// `d` at `scale`, which the first pass chose to hold every value exactly:
+/// a value it did not see would be rounded, so that stops the export.
+fn at_scale(d: Decimal, scale: u32) -> Decimal {
+    let mut x = d;
     x.rescale(scale);
-    put(buf, format_args!("{x}"));
+    assert!(
+        x == d && x.scale() == scale,
+        "FOCUS export: {d} does not fit the scale {scale} its column was given"
+    );
+    x
 }
 
 /// One CSV record of `r`, with its line end.
@@ -947,13 +1008,9 @@ fn typed_frame(
                 }
                 Get::Dec(_, f) => {
                     // The scale keeps every value exact: the mantissa at that scale.
-                    let mantissas = rows.iter().map(|r| {
-                        f(r).map(|d| {
-                            let mut x = d;
-                            x.rescale(scale);
-                            x.mantissa()
-                        })
-                    });
+                    let mantissas = rows
+                        .iter()
+                        .map(|r| f(r).map(|d| at_scale(d, scale).mantissa()));
                     decimal_column(name, mantissas, scale)?
                 }
                 Get::Time(f) => utc_column(name, rows.iter().map(|r| Some(f(r))))?,
@@ -1014,7 +1071,7 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
             || (Shape::new(cols.len()), Vec::new()),
             |(mut shape, mut rows), i| {
                 rows.clear();
-                lines.rows(i, None, &mut rows);
+                lines.rows(i, None, false, &mut rows);
                 shape.add(&cols, &rows);
                 (shape, rows)
             },
@@ -1035,7 +1092,7 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
             .into_par_iter()
             .with_min_len(LINES_PER_PIECE)
             .fold(Vec::new, |mut rows, i| {
-                lines.rows(i, None, &mut rows);
+                lines.rows(i, None, true, &mut rows);
                 rows
             })
             .collect();
