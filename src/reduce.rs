@@ -597,8 +597,14 @@ fn resolve_batch(
     .lazy()
     .with_column(pair_key().alias("_pk"))
     .rename(["account_id", "item"], ["_account_id", "_item"], true);
-    // Joined on the 64-bit pair key, then compared exactly.
-    let df = prepared(usage, catalog, period)?
+    // Only the partial buckets' accounts' rows go further (a literal set, so
+    // the scan can filter as it reads); joined on the 64-bit pair key, then
+    // compared exactly.
+    let mut accounts: Vec<&str> = partials.iter().map(|p| p.account_id.as_str()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let accounts = lit(Series::new("".into(), accounts)).implode(false);
+    let df = prepared(usage.filter(col("account_id").is_in(accounts, false)), catalog, period)?
         .join(
             table,
             [col("_pk")],

@@ -1082,9 +1082,28 @@ const ROWS_PER_CHUNK: usize = 1 << 14;
 const BYTES_PER_CHUNK: usize = 1 << 21;
 
 impl Table {
+    /// At least the number of data rows (CSV: the line breaks after the
+    /// header, plus one), counted in parallel.
+    fn rows_at_most(&self) -> usize {
+        use rayon::prelude::*;
+        match &self.rows {
+            Rows::Records(rows) => rows.len(),
+            Rows::Csv { bytes, start } => {
+                let from = (start.byte() as usize).min(bytes.len());
+                bytes[from..]
+                    .par_chunks(1 << 20)
+                    .map(|c| c.iter().filter(|&&b| b == b'\n').count())
+                    .sum::<usize>()
+                    + 1
+            }
+        }
+    }
+
     /// Every data row visited in runs spread over rayon's threads: each run
     /// starts from `init(rows it may hold)` and `visit`s its rows in order;
-    /// the runs' states are returned in row order.
+    /// `sink` takes the runs' states in row order. Runs are made a few per
+    /// thread at a time and sunk before the next ones start, so only those
+    /// few are ever held beside what `sink` keeps.
     ///
     /// CSV text without a quote is cut at line breaks (every one ends a
     /// record there) and each piece is parsed by its own task, knowing the
@@ -1094,8 +1113,9 @@ impl Table {
         &self,
         init: impl Fn(usize) -> S + Sync,
         visit: impl Fn(&mut S, u64, &StringRecord) + Sync,
-    ) -> Result<Vec<S>> {
-        self.par_runs_sized(BYTES_PER_CHUNK, ROWS_PER_CHUNK, init, visit)
+        sink: impl FnMut(S),
+    ) -> Result<()> {
+        self.par_runs_sized(BYTES_PER_CHUNK, ROWS_PER_CHUNK, init, visit, sink)
     }
 
     /// [`Table::par_runs`] with pieces of about `piece_bytes` of quote-free
@@ -1106,10 +1126,12 @@ impl Table {
         run_rows: usize,
         init: impl Fn(usize) -> S + Sync,
         visit: impl Fn(&mut S, u64, &StringRecord) + Sync,
-    ) -> Result<Vec<S>> {
+        mut sink: impl FnMut(S),
+    ) -> Result<()> {
         use rayon::prelude::*;
         let piece_bytes = piece_bytes.max(1);
         let run_rows = run_rows.max(1);
+        let group = 4 * rayon::current_num_threads().max(1);
         let run = |rows: &[(u64, StringRecord)]| {
             let mut s = init(rows.len());
             for (line, cells) in rows {
@@ -1118,7 +1140,13 @@ impl Table {
             s
         };
         let (bytes, start) = match &self.rows {
-            Rows::Records(rows) => return Ok(rows.par_chunks(run_rows).map(run).collect()),
+            Rows::Records(rows) => {
+                for runs in rows.chunks(run_rows * group) {
+                    let done: Vec<S> = runs.par_chunks(run_rows).map(run).collect();
+                    done.into_iter().for_each(&mut sink);
+                }
+                return Ok(());
+            }
             Rows::Csv { bytes, start } => (bytes, start),
         };
         let bad = |e: csv::Error| {
@@ -1153,31 +1181,33 @@ impl Table {
                     piece
                 })
                 .collect();
-            return pieces
-                .into_par_iter()
-                .map(|(a, b, line)| -> Result<S> {
-                    let mut rdr = csv_reader(std::io::Cursor::new(&bytes[..b]));
-                    let mut pos = csv::Position::new();
-                    pos.set_byte(a as u64).set_line(line);
-                    rdr.seek(pos).map_err(bad)?;
-                    // Rows are at least a few dozen bytes long.
-                    let mut s = init((b - a) / 48 + 1);
-                    let mut rec = StringRecord::new();
-                    while rdr.read_record(&mut rec).map_err(bad)? {
-                        let line = record_line(bytes, &rec);
-                        visit(&mut s, line, &rec);
-                    }
-                    Ok(s)
-                })
-                .collect();
+            let parse = |&(a, b, line): &(usize, usize, u64)| -> Result<S> {
+                let mut rdr = csv_reader(std::io::Cursor::new(&bytes[..b]));
+                let mut pos = csv::Position::new();
+                pos.set_byte(a as u64).set_line(line);
+                rdr.seek(pos).map_err(bad)?;
+                // Rows are at least a few dozen bytes long.
+                let mut s = init((b - a) / 48 + 1);
+                let mut rec = StringRecord::new();
+                while rdr.read_record(&mut rec).map_err(bad)? {
+                    let line = record_line(bytes, &rec);
+                    visit(&mut s, line, &rec);
+                }
+                Ok(s)
+            };
+            for some in pieces.chunks(group) {
+                let done = some.par_iter().map(parse).collect::<Result<Vec<S>>>()?;
+                done.into_iter().for_each(&mut sink);
+            }
+            return Ok(());
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(2 * rayon::current_num_threads().max(1));
-        let (mut done, read) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(group);
+        std::thread::scope(|scope| -> Result<()> {
             let reader = scope.spawn(move || -> Result<()> {
                 let mut rdr = csv_reader(std::io::Cursor::new(bytes.as_slice()));
                 rdr.seek(start.clone()).map_err(bad)?;
                 let mut rec = StringRecord::new();
-                for k in 0usize.. {
+                loop {
                     let mut rows = Vec::with_capacity(run_rows);
                     while rows.len() < run_rows && rdr.read_record(&mut rec).map_err(bad)? {
                         let line = record_line(bytes, &rec);
@@ -1185,23 +1215,20 @@ impl Table {
                     }
                     let last = rows.len() < run_rows;
                     // The receiver only goes away once every run was taken.
-                    if !rows.is_empty() && tx.send((k, rows)).is_err() || last {
+                    if !rows.is_empty() && tx.send(rows).is_err() || last {
                         break;
                     }
                 }
                 Ok(())
             });
-            let done: Vec<(usize, S)> = rx
-                .into_iter()
-                .par_bridge()
-                .map(|(k, rows): (usize, Vec<(u64, StringRecord)>)| (k, run(&rows)))
-                .collect();
-            let read = reader.join().expect("the statement reader thread panicked");
-            (done, read)
-        });
-        read?;
-        done.sort_unstable_by_key(|(k, _)| *k);
-        Ok(done.into_iter().map(|(_, s)| s).collect())
+            let mut runs = rx.into_iter().peekable();
+            while runs.peek().is_some() {
+                let some: Vec<Vec<(u64, StringRecord)>> = runs.by_ref().take(group).collect();
+                let done: Vec<S> = some.par_iter().map(|rows| run(rows)).collect();
+                done.into_iter().for_each(&mut sink);
+            }
+            reader.join().expect("the statement reader thread panicked")
+        })
     }
 }
 
@@ -1966,7 +1993,16 @@ impl Cx<'_> {
         // Runs of rows are turned into lines in parallel, each into a
         // statement of its own; joined in row order they are what one pass
         // would have made (notes keep their first occurrence).
-        let parts = t.par_runs(
+        // Runs of rows are turned into lines in parallel, each into a
+        // statement of its own, appended in row order: what one pass would
+        // have made (notes keep their first occurrence). Room for every line
+        // at once: doubling would copy the lines read so far and briefly
+        // hold them twice.
+        self.st.lines.reserve_exact(t.rows_at_most());
+        let mut totals: Vec<u64> = Vec::new();
+        let (catalog, maps, file, source) = (self.catalog, self.maps, self.file, self.source);
+        let st = &mut *self.st;
+        t.par_runs(
             |rows| {
                 let mut st = Statement::default();
                 st.lines.reserve_exact(rows);
@@ -1979,16 +2015,16 @@ impl Cx<'_> {
                 let Some(first) = first else {
                     return;
                 };
-                if self.maps.total_labels.contains(&norm(first)) {
+                if maps.total_labels.contains(&norm(first)) {
                     totals.push(line);
                     return;
                 }
                 let mut cx = Cx {
-                    catalog: self.catalog,
-                    maps: self.maps,
+                    catalog,
+                    maps,
                     st,
-                    file: self.file,
-                    source: self.source,
+                    file,
+                    source,
                 };
                 let row = Row { t, line, cells };
                 match format.as_str() {
@@ -1998,21 +2034,17 @@ impl Cx<'_> {
                     _ => cx.canonical(&row),
                 }
             },
+            |(part, part_totals)| {
+                st.lines.extend(part.lines);
+                st.problems.extend(part.problems);
+                for n in part.notes {
+                    if !st.notes.contains(&n) {
+                        st.notes.push(n);
+                    }
+                }
+                totals.extend(part_totals);
+            },
         )?;
-        // Room for every line at once: doubling would copy the lines read
-        // so far and briefly hold them twice.
-        self.st
-            .lines
-            .reserve_exact(parts.iter().map(|(st, _)| st.lines.len()).sum());
-        let mut totals: Vec<u64> = Vec::new();
-        for (st, t) in parts {
-            self.st.lines.extend(st.lines);
-            self.st.problems.extend(st.problems);
-            for n in st.notes {
-                self.note(n);
-            }
-            totals.extend(t);
-        }
         if let Some(first) = totals.first() {
             let file = self.file;
             self.note(format!(
@@ -2625,14 +2657,15 @@ mod tests {
     type Seen = Vec<(u64, Vec<String>)>;
 
     fn in_runs(t: &Table, piece_bytes: usize, run_rows: usize) -> (Seen, usize) {
-        let runs = t
-            .par_runs_sized(
-                piece_bytes,
-                run_rows,
-                |_| Vec::new(),
-                |v: &mut Seen, line, rec| v.push((line, rec.iter().map(str::to_string).collect())),
-            )
-            .unwrap();
+        let mut runs = Vec::new();
+        t.par_runs_sized(
+            piece_bytes,
+            run_rows,
+            |_| Vec::new(),
+            |v: &mut Seen, line, rec| v.push((line, rec.iter().map(str::to_string).collect())),
+            |v| runs.push(v),
+        )
+        .unwrap();
         (runs.concat(), runs.len())
     }
 
