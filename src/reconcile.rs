@@ -260,6 +260,88 @@ pub fn reconcile(
     statement: &Statement,
     tolerance: &Tolerance,
 ) -> Vec<Discrepancy> {
+    // Vendor side first: duplicates by line id, in statement order.
+    let mut out = Vec::new();
+    let mut seen_ids: PlHashSet<&str> = PlHashSet::default();
+    let mut their_lines: Vec<(&StatementLine, &str)> = Vec::new();
+    for l in statement
+        .lines
+        .iter()
+        .filter(|l| l.billing_period == period)
+    {
+        let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
+        if let Some(id) = l.line_id.as_deref() {
+            if !seen_ids.insert(id) {
+                out.push(duplicate(l, item, "the same vendor line id appears twice"));
+                continue;
+            }
+        }
+        their_lines.push((l, item));
+    }
+    drop(seen_ids);
+
+    // Then per account: lines are dealt into partitions by a hash of their
+    // account (each keeping its lines' order), compared in parallel, and
+    // the differences sorted at the end: the same as one pass.
+    let part = |account: &str| {
+        // FNV-1a: any fixed hash will do, the result does not depend on it.
+        let h = account.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (h % PARTITIONS as u64) as usize
+    };
+    let mut ours_in: Vec<Vec<&OurLine>> = vec![Vec::new(); PARTITIONS];
+    for l in ours {
+        ours_in[part(&l.account_id)].push(l);
+    }
+    let mut theirs_in: Vec<Vec<(&StatementLine, &str)>> = vec![Vec::new(); PARTITIONS];
+    for (l, item) in their_lines {
+        theirs_in[part(&l.account_id)].push((l, item));
+    }
+    let mut refused_in: Vec<Vec<&ExceptionRow>> = vec![Vec::new(); PARTITIONS];
+    for e in exceptions
+        .iter()
+        .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
+    {
+        refused_in[part(&e.account_id)].push(e);
+    }
+    let found: Vec<Vec<Discrepancy>> = ours_in
+        .into_par_iter()
+        .zip(theirs_in)
+        .zip(refused_in)
+        .map(|((ours, theirs), refused)| compare(period, &ours, &theirs, &refused, tolerance))
+        .collect();
+    out.extend(found.into_iter().flatten());
+    out.par_sort_by(|a, b| {
+        (
+            &a.account_id,
+            &a.item,
+            &a.charge_type,
+            &a.class,
+            &a.vendor_lines,
+        )
+            .cmp(&(
+                &b.account_id,
+                &b.item,
+                &b.charge_type,
+                &b.class,
+                &b.vendor_lines,
+            ))
+    });
+    out
+}
+
+/// Account partitions compared in parallel by [`reconcile`].
+const PARTITIONS: usize = 64;
+
+/// The differences of one partition's accounts (unsorted).
+fn compare(
+    period: &str,
+    ours: &[&OurLine],
+    theirs_lines: &[(&StatementLine, &str)],
+    exceptions: &[&ExceptionRow],
+    tolerance: &Tolerance,
+) -> Vec<Discrepancy> {
     let mut out = Vec::new();
     // Keyed by (account, item, charge type) borrowed from the lines: hash
     // maps, the keys sorted once at the end.
@@ -286,28 +368,11 @@ pub fn reconcile(
         s.amounts.push(l.amount);
     }
     let mut refused: PlHashMap<(&str, &str), Decimal> = PlHashMap::default();
-    for e in exceptions
-        .iter()
-        .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
-    {
+    for e in exceptions {
         *refused.entry((&e.account_id, &e.item)).or_default() += e.quantity;
     }
-
-    // Vendor side: duplicates by line id first.
-    let mut seen_ids: PlHashSet<&str> = PlHashSet::default();
     let mut theirs: PlHashMap<K, Side> = PlHashMap::default();
-    for l in statement
-        .lines
-        .iter()
-        .filter(|l| l.billing_period == period)
-    {
-        let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-        if let Some(id) = l.line_id.as_deref() {
-            if !seen_ids.insert(id) {
-                out.push(duplicate(l, item, "the same vendor line id appears twice"));
-                continue;
-            }
-        }
+    for &(l, item) in theirs_lines {
         let s = theirs
             .entry((&l.account_id, item, &l.charge_type))
             .or_default();
@@ -327,7 +392,7 @@ pub fn reconcile(
     }
 
     let mut keys: Vec<&K> = our.keys().chain(theirs.keys()).collect();
-    keys.par_sort_unstable();
+    keys.sort_unstable();
     keys.dedup();
     for k in keys {
         let key = Key {
@@ -347,22 +412,6 @@ pub fn reconcile(
             out.push(d);
         }
     }
-    out.sort_by(|a, b| {
-        (
-            &a.account_id,
-            &a.item,
-            &a.charge_type,
-            &a.class,
-            &a.vendor_lines,
-        )
-            .cmp(&(
-                &b.account_id,
-                &b.item,
-                &b.charge_type,
-                &b.class,
-                &b.vendor_lines,
-            ))
-    });
     out
 }
 

@@ -604,46 +604,50 @@ fn resolve_batch(
     accounts.sort_unstable();
     accounts.dedup();
     let accounts = lit(Series::new("".into(), accounts)).implode(false);
-    let df = prepared(usage.filter(col("account_id").is_in(accounts, false)), catalog, period)?
-        .join(
-            table,
-            [col("_pk")],
-            [col("_pk")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(
-            col("account_id")
-                .eq(col("_account_id"))
-                .and(col("item").eq(col("_item")))
-                .and(col("region").eq_missing(col("_region")))
-                .and(col("resolution").eq_missing(col("_resolution")))
-                .and(col("t").gt_eq(col("_start")))
-                .and(col("t").lt(col("_end"))),
-        )
-        .select([
-            col("_pid"),
-            col("t"),
-            col("event_id"),
-            col("_m"),
-            col("_funded"),
-        ])
-        // The scan streams; only the partial buckets' events are held.
-        .collect_with_engine(Engine::Streaming)?
-        .unwrap_single()
-        .lazy()
-        .sort(["_pid", "t", "event_id"], SortMultipleOptions::default())
-        .with_column(col("_m").cum_sum(false).over([col("_pid")])?.alias("_cum"))
-        .filter(col("_cum").gt(col("_funded")))
-        .group_by([col("_pid")])
-        .agg([
-            col("t").min().alias("_first_t"),
-            col("event_id")
-                .filter(col("t").eq(col("t").min()))
-                .min()
-                .alias("_first_id"),
-            len().alias("_n"),
-        ])
-        .collect()?;
+    let df = prepared(
+        usage.filter(col("account_id").is_in(accounts, false)),
+        catalog,
+        period,
+    )?
+    .join(
+        table,
+        [col("_pk")],
+        [col("_pk")],
+        JoinArgs::new(JoinType::Inner),
+    )
+    .filter(
+        col("account_id")
+            .eq(col("_account_id"))
+            .and(col("item").eq(col("_item")))
+            .and(col("region").eq_missing(col("_region")))
+            .and(col("resolution").eq_missing(col("_resolution")))
+            .and(col("t").gt_eq(col("_start")))
+            .and(col("t").lt(col("_end"))),
+    )
+    .select([
+        col("_pid"),
+        col("t"),
+        col("event_id"),
+        col("_m"),
+        col("_funded"),
+    ])
+    // The scan streams; only the partial buckets' events are held.
+    .collect_with_engine(Engine::Streaming)?
+    .unwrap_single()
+    .lazy()
+    .sort(["_pid", "t", "event_id"], SortMultipleOptions::default())
+    .with_column(col("_m").cum_sum(false).over([col("_pid")])?.alias("_cum"))
+    .filter(col("_cum").gt(col("_funded")))
+    .group_by([col("_pid")])
+    .agg([
+        col("t").min().alias("_first_t"),
+        col("event_id")
+            .filter(col("t").eq(col("t").min()))
+            .min()
+            .alias("_first_id"),
+        len().alias("_n"),
+    ])
+    .collect()?;
     let mut out = vec![None; partials.len()];
     let pid = df.column("_pid")?.i64()?.clone();
     let t = df.column("_first_t")?.i64()?.clone();
