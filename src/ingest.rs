@@ -884,7 +884,8 @@ fn matches(text: &Expr, re: &str) -> Expr {
     text.clone().str().contains(lit(re), true)
 }
 
-fn str_list(items: &[&str]) -> Expr {
+/// A literal list of texts, for `is_in`.
+pub(crate) fn str_list(items: &[&str]) -> Expr {
     lit(Series::new("".into(), items)).implode(false)
 }
 

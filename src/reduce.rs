@@ -26,7 +26,7 @@ use rust_decimal::prelude::*;
 use crate::catalog::{Catalog, Cycle, Measure};
 use crate::engine::{PartialBucket, PartialResolution};
 use crate::error::Result;
-use crate::ingest::EventIds;
+use crate::ingest::{str_list, EventIds};
 use crate::model::{Bucket, Micros};
 use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
 
@@ -603,7 +603,7 @@ fn resolve_batch(
     let mut accounts: Vec<&str> = partials.iter().map(|p| p.account_id.as_str()).collect();
     accounts.sort_unstable();
     accounts.dedup();
-    let accounts = lit(Series::new("".into(), accounts)).implode(false);
+    let accounts = str_list(&accounts);
     let df = prepared(
         usage.filter(col("account_id").is_in(accounts, false)),
         catalog,

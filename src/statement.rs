@@ -1050,7 +1050,9 @@ enum Rows {
 }
 
 impl Table {
-    /// Visit every data row, in order, as (row number, cells).
+    /// Visit every data row, in order, as (row number, cells): the plain
+    /// reading [`Table::par_runs`] is tested against.
+    #[cfg(test)]
     fn each_row(&self, mut f: impl FnMut(u64, &StringRecord)) -> Result<()> {
         match &self.rows {
             Rows::Records(rows) => {
@@ -2607,26 +2609,35 @@ fn tencent_repeated_ids(t: &Table) -> Result<HashMap<String, bool>> {
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
+    // (id, key) per row, in parallel runs, then met in row order.
     let mut seen: HashMap<String, (String, bool)> = HashMap::default();
-    t.each_row(|_, cells| {
-        let id = get(cells, "transaction_id");
-        if is_null(&id) {
-            return;
-        }
-        let key = format!(
-            "{}\u{1}{}\u{1}{}",
-            get(cells, "component_name"),
-            get(cells, "instance_id"),
-            get(cells, "usage_start")
-        );
-        seen.entry(id)
-            .and_modify(|(k, differs)| {
-                if *k != key {
-                    *differs = true;
-                }
-            })
-            .or_insert((key, false));
-    })?;
+    t.par_runs(
+        |_| Vec::new(),
+        |ids: &mut Vec<(String, String)>, _, cells| {
+            let id = get(cells, "transaction_id");
+            if is_null(&id) {
+                return;
+            }
+            let key = format!(
+                "{}\u{1}{}\u{1}{}",
+                get(cells, "component_name"),
+                get(cells, "instance_id"),
+                get(cells, "usage_start")
+            );
+            ids.push((id, key));
+        },
+        |ids| {
+            for (id, key) in ids {
+                seen.entry(id)
+                    .and_modify(|(k, differs)| {
+                        if *k != key {
+                            *differs = true;
+                        }
+                    })
+                    .or_insert((key, false));
+            }
+        },
+    )?;
     Ok(seen.into_iter().map(|(id, (_, d))| (id, d)).collect())
 }
 
