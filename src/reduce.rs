@@ -604,8 +604,16 @@ fn resolve_batch(
     accounts.sort_unstable();
     accounts.dedup();
     let accounts = str_list(&accounts);
+    let mut items: Vec<&str> = partials.iter().map(|p| p.item.as_str()).collect();
+    items.sort_unstable();
+    items.dedup();
+    let items = str_list(&items);
     let df = prepared(
-        usage.filter(col("account_id").is_in(accounts, false)),
+        usage.filter(
+            col("account_id")
+                .is_in(accounts, false)
+                .and(col("item").is_in(items, false)),
+        ),
         catalog,
         period,
     )?
