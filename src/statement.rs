@@ -1686,6 +1686,13 @@ fn split_price_unit(text: &str) -> (Option<&str>, &str) {
     (None, t)
 }
 
+/// Add `text` to `notes` unless it is there already (first occurrence kept).
+fn add_note(notes: &mut Vec<String>, text: String) {
+    if !notes.contains(&text) {
+        notes.push(text);
+    }
+}
+
 /// Reading context: the statement being filled and the current file.
 struct Cx<'a> {
     catalog: &'a Catalog,
@@ -1725,9 +1732,7 @@ impl Cx<'_> {
     }
 
     fn note(&mut self, text: String) {
-        if !self.st.notes.contains(&text) {
-            self.st.notes.push(text);
-        }
+        add_note(&mut self.st.notes, text);
     }
 
     fn push(&mut self, row: &Row, format: &'static str, d: Draft) {
@@ -1993,9 +1998,6 @@ impl Cx<'_> {
             Default::default()
         };
         // Runs of rows are turned into lines in parallel, each into a
-        // statement of its own; joined in row order they are what one pass
-        // would have made (notes keep their first occurrence).
-        // Runs of rows are turned into lines in parallel, each into a
         // statement of its own, appended in row order: what one pass would
         // have made (notes keep their first occurrence). Room for every line
         // at once: doubling would copy the lines read so far and briefly
@@ -2040,9 +2042,7 @@ impl Cx<'_> {
                 st.lines.extend(part.lines);
                 st.problems.extend(part.problems);
                 for n in part.notes {
-                    if !st.notes.contains(&n) {
-                        st.notes.push(n);
-                    }
+                    add_note(&mut st.notes, n);
                 }
                 totals.extend(part_totals);
             },
