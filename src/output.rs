@@ -409,12 +409,98 @@ pub fn row_groups(height: usize) -> Vec<usize> {
 /// A Parquet file written one row group at a time, with the row groups polars
 /// would make of the whole frame ([`row_groups`]). Frames of any height are
 /// pushed in row order; a group is written as soon as it is complete.
+///
+/// polars' batched writer encodes and compresses a row group's pages one
+/// column after another while it writes them; here the columns are encoded
+/// and compressed in parallel (with the writer's own schema, encodings and
+/// options, the way polars' streaming sink does) and the finished pages
+/// handed to the writer, so the file is byte for byte the same.
 pub struct ParquetGroups {
     path: PathBuf,
     writer: polars::io::parquet::write::BatchedWriter<File>,
+    encoder: ColumnEncoder,
     sizes: VecDeque<usize>,
     pending: Vec<DataFrame>,
     pending_rows: usize,
+}
+
+/// What encoding a frame's columns into compressed Parquet pages needs.
+struct ColumnEncoder {
+    arrow: ArrowSchema,
+    parquet: polars_parquet::write::SchemaDescriptor,
+    encodings: Vec<Vec<polars_parquet::write::Encoding>>,
+    options: polars_parquet::write::WriteOptions,
+}
+
+impl ColumnEncoder {
+    /// The encoder of polars' `ParquetWriter::new(..)` with its default
+    /// options (statistics, zstd compression, version 1 pages).
+    fn new(schema: &Schema) -> Result<ColumnEncoder> {
+        let arrow = schema.to_arrow(CompatLevel::newest());
+        let parquet = polars_parquet::write::to_parquet_schema(&arrow)?;
+        let encodings = polars::io::parquet::write::get_encodings(&arrow)
+            .iter()
+            .cloned()
+            .collect();
+        let options = polars_parquet::write::WriteOptions {
+            statistics: StatisticsOptions::default(),
+            compression: ParquetCompression::default().into(),
+            version: polars_parquet::write::Version::V1,
+            data_page_size: None,
+        };
+        Ok(ColumnEncoder {
+            arrow,
+            parquet,
+            encodings,
+            options,
+        })
+    }
+
+    /// The compressed pages of every column of `df`, columns in parallel.
+    fn encode(
+        &self,
+        df: &DataFrame,
+    ) -> Result<Vec<Vec<polars_parquet::write::CompressedPage>>> {
+        let per_column = df
+            .columns()
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| -> Result<_> {
+                let field = self.arrow.get_at_index(i).expect("a field per column").1;
+                let array = c.as_materialized_series().rechunk().to_arrow_with_field(
+                    0,
+                    std::borrow::Cow::Borrowed(field),
+                    true,
+                )?;
+                let leaves = polars_parquet::write::array_to_columns(
+                    array,
+                    self.parquet.fields()[i].clone(),
+                    self.options,
+                    &self.encodings[i],
+                )?;
+                let mut out = Vec::with_capacity(leaves.len());
+                for pages in leaves {
+                    let pages = pages.map(|p| {
+                        p.map_err(|e| {
+                            polars_parquet::parquet::error::ParquetError::FeatureNotSupported(
+                                format!("reraised in polars: {e}"),
+                            )
+                        })
+                    });
+                    let compressed = polars_parquet::write::Compressor::new_from_vec(
+                        pages,
+                        self.options.compression,
+                        Vec::new(),
+                    )
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(PolarsError::from)?;
+                    out.push(compressed);
+                }
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(per_column.into_iter().flatten().collect())
+    }
 }
 
 impl ParquetGroups {
@@ -424,6 +510,7 @@ impl ParquetGroups {
         Ok(ParquetGroups {
             path: path.to_path_buf(),
             writer: ParquetWriter::new(f).batched(schema)?,
+            encoder: ColumnEncoder::new(schema)?,
             sizes: row_groups(height).into(),
             pending: Vec::new(),
             pending_rows: 0,
@@ -449,10 +536,8 @@ impl ParquetGroups {
             for p in parts {
                 group.vstack_mut(&p)?;
             }
-            if group.first_col_n_chunks() > 1 {
-                group.rechunk_mut_par();
-            }
-            self.writer.write_batch(&group)?;
+            let pages = self.encoder.encode(&group)?;
+            self.writer.write_row_group(group.height() as u64, &pages)?;
             self.sizes.pop_front();
             self.pending_rows = 0;
             df = tail;
