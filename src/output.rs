@@ -457,10 +457,7 @@ impl ColumnEncoder {
     }
 
     /// The compressed pages of every column of `df`, columns in parallel.
-    fn encode(
-        &self,
-        df: &DataFrame,
-    ) -> Result<Vec<Vec<polars_parquet::write::CompressedPage>>> {
+    fn encode(&self, df: &DataFrame) -> Result<Vec<Vec<polars_parquet::write::CompressedPage>>> {
         let per_column = df
             .columns()
             .par_iter()

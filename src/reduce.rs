@@ -237,45 +237,106 @@ fn pair_key() -> Expr {
         .xor(col("item").hash(i[0], i[1], i[2], i[3]))
 }
 
-/// The key of the aligned bucket of width `w` holding local time `_local`
-/// for the pair keyed `_pk` (the pair key itself at the month level).
-fn level_key(w: i64) -> Expr {
-    let s = KEY_SEEDS[2];
-    if w == MONTH_W {
-        col("_pk")
-    } else {
-        col("_pk").xor(col("_local").floor_div(lit(w)).hash(s[0], s[1], s[2], s[3]))
+/// The cuts strictly inside the period, as sorted local instants, per pair
+/// key ([`pair_key`]). Pairs whose keys collide share their cuts, which can
+/// only make buckets finer, and finer buckets are still exact.
+type PairCuts = std::collections::HashMap<u64, Vec<i64>, BuildKeyHasher>;
+
+/// The pair keys are hashes already: the map uses them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 
-/// The keys of the marked (cut) buckets per level, as frames to join on.
-fn marks(cuts: &[Cut], period: &Period) -> Result<Vec<(i64, DataFrame)>> {
+type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
+
+/// [`PairCuts`] of `cuts` in `period`.
+fn pair_cuts(cuts: &[Cut], period: &Period) -> Result<PairCuts> {
     let offset = i64::from(period.offset) * MICRO;
     let (start, end) = (period.start(), period.end());
     let inner: Vec<&Cut> = cuts.iter().filter(|c| start < c.at && c.at < end).collect();
-    let mut out = Vec::new();
-    // Month level: a pair with any cut strictly inside the period.
-    let levels = std::iter::once(MONTH_W).chain(LEVELS.iter().map(|l| l.1));
-    for w in levels {
-        // A cut on a bucket edge is not inside it.
-        let at: Vec<&&Cut> = inner
-            .iter()
-            .filter(|c| w == MONTH_W || (c.at + offset).rem_euclid(w) != 0)
-            .collect();
-        let df = df!(
-            "account_id" => at.iter().map(|c| c.account_id.as_str()).collect::<Vec<_>>(),
-            "item" => at.iter().map(|c| c.item.as_str()).collect::<Vec<_>>(),
-            "_local" => at.iter().map(|c| c.at + offset).collect::<Vec<_>>(),
-        )?
-        .lazy()
-        .with_column(pair_key().alias("_pk"))
-        .select([level_key(w).alias("_k")])
-        .unique_stable(None, UniqueKeepStrategy::First)
-        .with_column(lit(true).alias("_cut"))
-        .collect()?;
-        out.push((w, df));
+    let df = df!(
+        "account_id" => inner.iter().map(|c| c.account_id.as_str()).collect::<Vec<_>>(),
+        "item" => inner.iter().map(|c| c.item.as_str()).collect::<Vec<_>>(),
+        "_local" => inner.iter().map(|c| c.at + offset).collect::<Vec<_>>(),
+    )?
+    .lazy()
+    .select([pair_key().alias("_pk"), col("_local")])
+    .collect()?;
+    let mut out = PairCuts::default();
+    let keys = df.column("_pk")?.u64()?;
+    let times = df.column("_local")?.i64()?;
+    for (k, t) in keys.into_no_null_iter().zip(times.into_no_null_iter()) {
+        out.entry(k).or_default().push(t);
+    }
+    for v in out.values_mut() {
+        v.sort_unstable();
+        v.dedup();
     }
     Ok(out)
+}
+
+/// The bucket `(level, start)` of an event at local time `t` of an item whose
+/// cycle is `cycle_w` wide, for a pair whose cuts inside the period are
+/// `cuts` (local, sorted; see [`pair_cuts`]): the whole period when the
+/// cycle is the month and the pair has no cut, else the coarsest aligned
+/// level no wider than the cycle with no cut strictly inside the event's
+/// bucket, else the event's own instant (level 0). A cut on a bucket's edge
+/// is not inside it.
+fn bucket_of(t: i64, cycle_w: i64, cuts: &[i64], pstart_local: i64) -> (i64, i64) {
+    if cycle_w == MONTH_W && cuts.is_empty() {
+        return (PERIOD_LEVEL, pstart_local);
+    }
+    for (k, &(_, w)) in LEVELS.iter().enumerate() {
+        if cycle_w < w {
+            continue;
+        }
+        let b = t.div_euclid(w) * w;
+        let next = cuts.partition_point(|&c| c <= b);
+        if next == cuts.len() || cuts[next] >= b + w {
+            return ((LEVELS.len() - k) as i64, b);
+        }
+    }
+    (0, t)
+}
+
+/// The bucket of each event as one integer, `level << OFFSET_BITS` plus the
+/// bucket's start offset into the period ([`bucket_of`]), from the pair key
+/// `_pk`, local time `_local` and cycle width `_cycle_w`: one look-up per
+/// event in the few pairs with cuts.
+fn bucket_low(cuts: PairCuts, pstart_local: i64) -> Expr {
+    let cuts = std::sync::Arc::new(cuts);
+    col("_pk").map_many(
+        move |c: &mut [Column]| {
+            let (keys, times, cycles) = (c[0].u64()?, c[1].i64()?, c[2].i64()?);
+            let low: Int64Chunked = keys
+                .iter()
+                .zip(times.iter())
+                .zip(cycles.iter())
+                .map(|((k, t), w)| {
+                    let (k, t, w) = (k?, t?, w?);
+                    let pair = cuts.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+                    let (level, start) = bucket_of(t, w, pair, pstart_local);
+                    Some((level << OFFSET_BITS) + (start - pstart_local))
+                })
+                .collect();
+            Ok(low.with_name("_low".into()).into_column())
+        },
+        &[col("_local"), col("_cycle_w")],
+        |_, _| Ok(Field::new("_low".into(), DataType::Int64)),
+    )
 }
 
 /// Reduce a period's usage to buckets, in no particular order (the
@@ -323,7 +384,7 @@ fn reduce_keyed(
         "resolution" => pairs.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
         "_rr" => (0..pairs.len() as i64).collect::<Vec<_>>(),
     )?;
-    let mut lf = prepared(usage, catalog, period)?.join(
+    let lf = prepared(usage, catalog, period)?.join(
         pair_codes.lazy(),
         [col("region"), col("resolution")],
         [col("region"), col("resolution")],
@@ -333,46 +394,8 @@ fn reduce_keyed(
         },
     );
 
-    // Flag, level by level, whether the event's aligned bucket holds a cut:
-    // a hash join on one 64-bit key against the few marked buckets.
-    for (w, m) in marks(cuts, period)? {
-        let flag = format!("_cut_{w}");
-        if m.height() == 0 {
-            lf = lf.with_column(lit(false).alias(&flag));
-            continue;
-        }
-        lf = lf
-            .with_column(level_key(w).alias("_k"))
-            .join(
-                m.lazy(),
-                [col("_k")],
-                [col("_k")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .with_column(col("_cut").fill_null(lit(false)).alias(&flag))
-            .drop(cols(["_k", "_cut"]));
-    }
-
-    let cut = |w: i64| col(format!("_cut_{w}"));
-    let cw = col("_cycle_w");
-    let floor = |w: i64| col("_local").floor_div(lit(w)) * lit(w);
-    // Coarsest uncut level wins: build the choice from the finest level out.
-    // Level 0 is the exact instant, then LEVELS fine to coarse, then the
-    // whole period.
-    let mut bucket_start = col("_local");
-    let mut level = lit(0i64);
-    for (k, (_, w)) in LEVELS.iter().enumerate().rev() {
-        let cond = cw.clone().gt_eq(lit(*w)).and(cut(*w).not());
-        bucket_start = when(cond.clone()).then(floor(*w)).otherwise(bucket_start);
-        level = when(cond)
-            .then(lit((LEVELS.len() - k) as i64))
-            .otherwise(level);
-    }
-    let whole_period = cw.clone().eq(lit(MONTH_W)).and(cut(MONTH_W).not());
-    let bucket_start = when(whole_period.clone())
-        .then(lit(pstart_local))
-        .otherwise(bucket_start);
-    let level = when(whole_period).then(lit(PERIOD_LEVEL)).otherwise(level);
+    // The bucket: one look-up of the event's pair in the pairs with cuts.
+    let low = bucket_low(pair_cuts(cuts, period)?, pstart_local);
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
@@ -380,7 +403,6 @@ fn reduce_keyed(
     // one integer when they fit in 63 bits (fewer keys group much faster),
     // else as two.
     let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
-    let low = level * lit(1i64 << OFFSET_BITS) + (bucket_start - lit(pstart_local));
     let codes = (item_ids(catalog).len() * pairs.len()) as i64;
     let packed = codes <= max_packed;
     let lf = if packed {
@@ -842,6 +864,36 @@ mod tests {
         // 113 s -> 120 s, 1.5 s -> 60 s, same hour.
         assert_eq!(b[1].quantity, Decimal::from(180));
         assert_eq!(b[1].cycle_start, at("2026-10-05T10:00:00+08:00"));
+    }
+
+    #[test]
+    fn a_bucket_is_the_coarsest_level_no_cut_falls_strictly_inside() {
+        let (d, h, m) = (DAY, HOUR, MINUTE);
+        let t = d + 9 * h + 10 * m + 3 * SECOND + 100_000;
+        // No cut: the whole period for a month cycle, else the cycle's level.
+        assert_eq!(bucket_of(t, MONTH_W, &[], -7), (PERIOD_LEVEL, -7));
+        assert_eq!(bucket_of(t, DAY, &[], 0), (4, d));
+        assert_eq!(bucket_of(t, HOUR, &[], 0), (3, d + 9 * h));
+        // A cut elsewhere in the event's day: its hour; in its hour: its
+        // minute; in its minute: its second; in its second: its instant.
+        assert_eq!(bucket_of(t, MONTH_W, &[d + 20 * h], 0), (3, d + 9 * h));
+        assert_eq!(
+            bucket_of(t, MONTH_W, &[d + 9 * h + 40 * m], 0),
+            (2, d + 9 * h + 10 * m)
+        );
+        let minute = d + 9 * h + 10 * m;
+        assert_eq!(
+            bucket_of(t, MONTH_W, &[minute + 50 * SECOND], 0),
+            (1, t - 100_000)
+        );
+        assert_eq!(bucket_of(t, MONTH_W, &[t + 1], 0), (0, t));
+        // A cut on an edge is not inside the bucket it starts: the hour
+        // starting at the cut holds the event whole.
+        assert_eq!(bucket_of(t, MONTH_W, &[d + 9 * h], 0), (3, d + 9 * h));
+        // Cuts in other days leave the event's day whole (daily cycle).
+        assert_eq!(bucket_of(t, DAY, &[d - 1, 2 * d + 1, 5 * d], 0), (4, d));
+        // With a daily cycle no cut of the day can widen it past the day.
+        assert_eq!(bucket_of(t, DAY, &[d + 20 * h], 0), (3, d + 9 * h));
     }
 
     #[test]
