@@ -986,16 +986,16 @@ fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>
     buf.push(b'\n');
 }
 
-/// The rows of `pieces`, in order, as one frame typed for Parquet
-/// (Decimal(38, scale), Datetime(µs, UTC), String, Int64), each decimal
-/// column at its scale in `scales`; the columns are built in parallel.
+/// `rows` as a frame typed for Parquet (Decimal(38, scale), Datetime(µs,
+/// UTC), String, Int64), each decimal column at its scale in `scales`; the
+/// columns are built in parallel.
 fn typed_frame(
     cols: &[(&'static str, Get)],
     scales: &[u32],
-    pieces: &[&[FocusRow]],
+    rows: &[FocusRow],
 ) -> Result<DataFrame> {
-    let height = pieces.iter().map(|p| p.len()).sum();
-    let rows = || pieces.iter().flat_map(|p| p.iter());
+    let height = rows.len();
+    let rows = || rows.iter();
     let columns = cols
         .par_iter()
         .zip(scales)
@@ -1023,7 +1023,7 @@ fn typed_frame(
 pub fn focus_frame(rows: &[FocusRow]) -> Result<DataFrame> {
     let cols = columns();
     let scales = Shape::of(&cols, rows).scales(&cols);
-    typed_frame(&cols, &scales, &[rows])
+    typed_frame(&cols, &scales, rows)
 }
 
 /// reckon's invoice for `period` as a FOCUS frame typed for Parquet.
@@ -1056,7 +1056,9 @@ const LINES_PER_PIECE: usize = 1 << 10;
 /// Memory stays bounded whatever the month's size: a first pass over the
 /// lines counts the rows and finds each decimal column's scale (it depends on
 /// every value), then the rows are made again [`LINES_PER_CHUNK`] lines at a
-/// time, appended to the CSV and fed to the Parquet writer, which writes each
+/// time: each task turns its run of lines into rows, their CSV text and a
+/// typed frame while the rows are in cache, and the results are appended to
+/// the CSV and fed to the Parquet writer in line order, which writes each
 /// row group as soon as it is complete. The files are byte for byte those of
 /// writing the whole month's frame at once.
 pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Period) -> Result<()> {
@@ -1064,7 +1066,7 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
     let cols = columns();
     let n = month.lines.len();
     let t0 = std::time::Instant::now();
-    let (mut rows_s, mut csv_s, mut parquet_s) = (0.0, 0.0, 0.0);
+    let (mut made_s, mut write_s) = (0.0, 0.0);
     let shape = (0..n)
         .into_par_iter()
         .fold(
@@ -1089,45 +1091,41 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
     for start in (0..n).step_by(LINES_PER_CHUNK) {
         let end = (start + LINES_PER_CHUNK).min(n);
         let t = std::time::Instant::now();
-        // Rows of runs of lines, in line order.
-        let pieces: Vec<Vec<FocusRow>> = (start..end)
+        // Runs of lines, in line order, each made into rows, then CSV text
+        // and a typed frame while its rows are in cache.
+        let made: Vec<(Vec<u8>, DataFrame)> = (start..end)
             .into_par_iter()
             .with_min_len(LINES_PER_PIECE)
             .fold(Vec::new, |mut rows, i| {
                 lines.rows(i, None, true, &mut rows);
                 rows
             })
-            .collect();
-        rows_s += t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        let text: Vec<Vec<u8>> = pieces
-            .par_iter()
-            .map(|rows| {
+            .map(|rows| -> Result<(Vec<u8>, DataFrame)> {
                 let mut buf = Vec::with_capacity(rows.len() * 512);
-                for r in rows {
+                for r in &rows {
                     csv_row(&cols, &scales, r, &mut buf);
                 }
-                buf
+                Ok((buf, typed_frame(&cols, &scales, &rows)?))
             })
-            .collect();
-        for t in text {
-            csv.write_all(&t)?;
-        }
-        csv_s += t.elapsed().as_secs_f64();
+            .collect::<Result<_>>()?;
+        made_s += t.elapsed().as_secs_f64();
+        // Written in order; the Parquet writer encodes a row group's
+        // columns in parallel once the group is complete.
         let t = std::time::Instant::now();
-        let all: Vec<&[FocusRow]> = pieces.iter().map(Vec::as_slice).collect();
-        parquet.push(typed_frame(&cols, &scales, &all)?)?;
-        parquet_s += t.elapsed().as_secs_f64();
+        for (text, frame) in made {
+            csv.write_all(&text)?;
+            parquet.push(frame)?;
+        }
+        write_s += t.elapsed().as_secs_f64();
     }
     parquet.finish()?;
     csv.finish()?;
     tracing::info!(
         rows = shape.rows,
         scales_s,
-        rows_s,
-        csv_s,
-        parquet_s,
-        "focus: scales found, rows made, CSV and Parquet written"
+        made_s,
+        write_s,
+        "focus: scales found; rows, CSV text and frames made; files written"
     );
     Ok(())
 }

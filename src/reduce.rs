@@ -181,8 +181,8 @@ fn billable_micro() -> Expr {
         .otherwise(rounded)
 }
 
-/// Successful events with the item parameters, billable micro-units (`_m`),
-/// local time (`_local`) and the pair key (`_pk`) attached.
+/// Successful events with the item parameters, billable micro-units (`_m`)
+/// and local time (`_local`) attached.
 fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<LazyFrame> {
     let params = item_params(catalog)?.lazy();
     let offset = i64::from(period.offset) * MICRO;
@@ -197,7 +197,6 @@ fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<Lazy
         .with_columns([
             billable_micro().alias("_m"),
             (col("t") + lit(offset)).alias("_local"),
-            pair_key().alias("_pk"),
             // Rows with no region are priced in the product's default region.
             col("region")
                 .fill_null(col("_default_region"))
@@ -205,8 +204,8 @@ fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<Lazy
         ]))
 }
 
-/// Seeds of the bucket-key hashes (any fixed values; see [`pair_key`]).
-const KEY_SEEDS: [[u64; 4]; 3] = [
+/// Seeds of the pair-key hashes (any fixed values; see [`pair_key`]).
+const KEY_SEEDS: [[u64; 4]; 2] = [
     [
         0x243f_6a88_85a3_08d3,
         0x1319_8a2e_0370_7344,
@@ -219,73 +218,48 @@ const KEY_SEEDS: [[u64; 4]; 3] = [
         0xc0ac_29b7_c97c_50dd,
         0x3f84_d5b5_b547_0917,
     ],
-    [
-        0x9216_d5d9_8979_fb1b,
-        0xd131_0ba6_98df_b5ac,
-        0x2ffd_72db_d01a_dfb7,
-        0xb8e1_afed_6a26_7e96,
-    ],
 ];
 
-/// A 64-bit key of (account, item). Keys only decide whether a bucket is
-/// cut: two pairs that collide just share their marks, which can only make
-/// buckets finer, and finer buckets are still exact.
+/// A 64-bit key of (account, item), for the second pass's join: the rows it
+/// joins are then compared on the account and item themselves, so pairs
+/// whose keys collide are never mixed up.
 fn pair_key() -> Expr {
-    let [a, i, _] = KEY_SEEDS;
+    let [a, i] = KEY_SEEDS;
     col("account_id")
         .hash(a[0], a[1], a[2], a[3])
         .xor(col("item").hash(i[0], i[1], i[2], i[3]))
 }
 
-/// The cuts strictly inside the period, as sorted local instants, per pair
-/// key ([`pair_key`]). Pairs whose keys collide share their cuts, which can
-/// only make buckets finer, and finer buckets are still exact.
-type PairCuts = std::collections::HashMap<u64, Vec<i64>, BuildKeyHasher>;
+/// The cuts strictly inside the period, as sorted local instants, of each
+/// account's items (by catalog index, `_ic`) that have any.
+type PairCuts = PlHashMap<String, Vec<(i64, Vec<i64>)>>;
 
-/// The pair keys are hashes already: the map uses them as they are.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
-
-/// [`PairCuts`] of `cuts` in `period`.
-fn pair_cuts(cuts: &[Cut], period: &Period) -> Result<PairCuts> {
+/// [`PairCuts`] of `cuts` in `period`. A cut of an item the catalog does
+/// not list is left out: such events never reach the buckets.
+fn pair_cuts(cuts: &[Cut], period: &Period, catalog: &Catalog) -> PairCuts {
     let offset = i64::from(period.offset) * MICRO;
     let (start, end) = (period.start(), period.end());
-    let inner: Vec<&Cut> = cuts.iter().filter(|c| start < c.at && c.at < end).collect();
-    let df = df!(
-        "account_id" => inner.iter().map(|c| c.account_id.as_str()).collect::<Vec<_>>(),
-        "item" => inner.iter().map(|c| c.item.as_str()).collect::<Vec<_>>(),
-        "_local" => inner.iter().map(|c| c.at + offset).collect::<Vec<_>>(),
-    )?
-    .lazy()
-    .select([pair_key().alias("_pk"), col("_local")])
-    .collect()?;
+    let items = item_ids(catalog);
     let mut out = PairCuts::default();
-    let keys = df.column("_pk")?.u64()?;
-    let times = df.column("_local")?.i64()?;
-    for (k, t) in keys.into_no_null_iter().zip(times.into_no_null_iter()) {
-        out.entry(k).or_default().push(t);
+    for c in cuts.iter().filter(|c| start < c.at && c.at < end) {
+        let Some(ic) = items.iter().position(|i| *i == c.item) else {
+            continue;
+        };
+        let pairs = out.entry(c.account_id.clone()).or_default();
+        let k = match pairs.iter().position(|p| p.0 == ic as i64) {
+            Some(k) => k,
+            None => {
+                pairs.push((ic as i64, Vec::new()));
+                pairs.len() - 1
+            }
+        };
+        pairs[k].1.push(c.at + offset);
     }
-    for v in out.values_mut() {
-        v.sort_unstable();
-        v.dedup();
+    for (_, times) in out.values_mut().flat_map(|p| p.iter_mut()) {
+        times.sort_unstable();
+        times.dedup();
     }
-    Ok(out)
+    out
 }
 
 /// The bucket `(level, start)` of an event at local time `t` of an item whose
@@ -313,29 +287,77 @@ fn bucket_of(t: i64, cycle_w: i64, cuts: &[i64], pstart_local: i64) -> (i64, i64
 }
 
 /// The bucket of each event as one integer, `level << OFFSET_BITS` plus the
-/// bucket's start offset into the period ([`bucket_of`]), from the pair key
-/// `_pk`, local time `_local` and cycle width `_cycle_w`: one look-up per
-/// event in the few pairs with cuts.
+/// bucket's start offset into the period ([`bucket_of`]), from its account
+/// (`account_id`), item (`_ic`), local time (`_local`) and cycle width
+/// (`_cycle_w`): one look-up per event in the accounts with cuts, an
+/// elementwise expression the streaming engine runs batch by batch.
 fn bucket_low(cuts: PairCuts, pstart_local: i64) -> Expr {
     let cuts = std::sync::Arc::new(cuts);
-    col("_pk").map_many(
+    col("account_id").map_many(
         move |c: &mut [Column]| {
-            let (keys, times, cycles) = (c[0].u64()?, c[1].i64()?, c[2].i64()?);
-            let low: Int64Chunked = keys
+            let (accounts, items) = (c[0].str()?, c[1].i64()?);
+            let (times, cycles) = (c[2].i64()?, c[3].i64()?);
+            let low: Int64Chunked = accounts
                 .iter()
-                .zip(times.iter())
-                .zip(cycles.iter())
-                .map(|((k, t), w)| {
-                    let (k, t, w) = (k?, t?, w?);
-                    let pair = cuts.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-                    let (level, start) = bucket_of(t, w, pair, pstart_local);
+                .zip(items.iter())
+                .zip(times.iter().zip(cycles.iter()))
+                .map(|((a, ic), (t, w))| {
+                    let (t, w) = (t?, w?);
+                    let pair = match (a, ic) {
+                        (Some(a), Some(ic)) if !cuts.is_empty() => cuts
+                            .get(a)
+                            .and_then(|p| p.iter().find(|p| p.0 == ic))
+                            .map(|p| p.1.as_slice()),
+                        _ => None,
+                    };
+                    let (level, start) = bucket_of(t, w, pair.unwrap_or(&[]), pstart_local);
                     Some((level << OFFSET_BITS) + (start - pstart_local))
                 })
                 .collect();
             Ok(low.with_name("_low".into()).into_column())
         },
-        &[col("_local"), col("_cycle_w")],
+        &[col("_ic"), col("_local"), col("_cycle_w")],
         |_, _| Ok(Field::new("_low".into(), DataType::Int64)),
+    )
+}
+
+/// The `_rr` code of each event's `(region, resolution)`: its index in the
+/// pairs of [`variant_list`] (null if absent, which the caller reports).
+fn variant_code(pairs: &[Variant]) -> Expr {
+    // Region, then the few resolutions of that region.
+    let mut by_region: PlHashMap<Option<String>, Vec<(Option<String>, i64)>> = PlHashMap::default();
+    for (k, (region, resolution)) in pairs.iter().enumerate() {
+        by_region
+            .entry(region.clone())
+            .or_default()
+            .push((resolution.clone(), k as i64));
+    }
+    let nulls = by_region.remove(&None).unwrap_or_default();
+    let by_region: PlHashMap<String, Vec<(Option<String>, i64)>> = by_region
+        .into_iter()
+        .map(|(r, v)| (r.expect("the null region was taken out"), v))
+        .collect();
+    col("region").map_many(
+        move |c: &mut [Column]| {
+            let (regions, resolutions) = (c[0].str()?, c[1].str()?);
+            let codes: Int64Chunked = regions
+                .iter()
+                .zip(resolutions.iter())
+                .map(|(region, resolution)| {
+                    let of_region = match region {
+                        Some(r) => by_region.get(r)?,
+                        None => &nulls,
+                    };
+                    of_region
+                        .iter()
+                        .find(|(s, _)| s.as_deref() == resolution)
+                        .map(|(_, k)| *k)
+                })
+                .collect();
+            Ok(codes.with_name("_rr".into()).into_column())
+        },
+        &[col("resolution")],
+        |_, _| Ok(Field::new("_rr".into(), DataType::Int64)),
     )
 }
 
@@ -379,23 +401,10 @@ fn reduce_keyed(
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
     let pairs = variant_list(variants, catalog)?;
-    let pair_codes = df!(
-        "region" => pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
-        "resolution" => pairs.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
-        "_rr" => (0..pairs.len() as i64).collect::<Vec<_>>(),
-    )?;
-    let lf = prepared(usage, catalog, period)?.join(
-        pair_codes.lazy(),
-        [col("region"), col("resolution")],
-        [col("region"), col("resolution")],
-        JoinArgs {
-            nulls_equal: true,
-            ..JoinArgs::new(JoinType::Left)
-        },
-    );
+    let lf = prepared(usage, catalog, period)?.with_column(variant_code(&pairs).alias("_rr"));
 
     // The bucket: one look-up of the event's pair in the pairs with cuts.
-    let low = bucket_low(pair_cuts(cuts, period)?, pstart_local);
+    let low = bucket_low(pair_cuts(cuts, period, catalog), pstart_local);
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
@@ -639,6 +648,7 @@ fn resolve_batch(
         catalog,
         period,
     )?
+    .with_column(pair_key().alias("_pk"))
     .join(
         table,
         [col("_pk")],
