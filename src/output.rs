@@ -774,6 +774,51 @@ mod tests {
     }
 
     #[test]
+    fn parquet_groups_write_the_bytes_of_polars_own_writer() {
+        // Two row groups (polars cuts 600,000 rows into 2 × 300,000), every
+        // column type the outputs use, nulls, repeated and distinct text.
+        let n = 600_000usize;
+        let dir = tempfile::tempdir().unwrap();
+        let text = (0..n).map(|i| (i % 7 != 0).then(|| format!("acct-{:06}", i % 50_000)));
+        let df = DataFrame::new(
+            n,
+            vec![
+                StringChunked::from_iter_options("account".into(), text).into_column(),
+                Int64Chunked::from_iter_values("n".into(), (0..n as i64).map(|i| i * 37 % 1001))
+                    .into_column(),
+                decimal_column(
+                    "amount".into(),
+                    (0..n as i128).map(|i| (i % 5 != 0).then_some(i * 1_234_567 - 10_000)),
+                    6,
+                )
+                .unwrap(),
+                utc_column(
+                    "at".into(),
+                    (0..n as i64).map(|i| Some(1_790_000_000_000_000 + i * 1_000_003)),
+                )
+                .unwrap(),
+            ],
+        )
+        .unwrap();
+        let theirs = dir.path().join("polars.parquet");
+        ParquetWriter::new(File::create(&theirs).unwrap())
+            .finish(&mut df.clone())
+            .unwrap();
+        let ours = dir.path().join("ours.parquet");
+        let mut w = ParquetGroups::create(&ours, df.schema(), n).unwrap();
+        // Pushed in uneven pieces that straddle the group boundary.
+        let mut at = 0;
+        for len in [1, 99_999, 250_000, 150_000, 100_000] {
+            w.push(df.slice(at as i64, len)).unwrap();
+            at += len;
+        }
+        assert_eq!(at, n);
+        w.finish().unwrap();
+        let (a, b) = (fs::read(&theirs).unwrap(), fs::read(&ours).unwrap());
+        assert!(a == b, "{} bytes against polars' {}", b.len(), a.len());
+    }
+
+    #[test]
     fn row_groups_follow_polars() {
         assert_eq!(row_groups(0), Vec::<usize>::new());
         assert_eq!(row_groups(10), vec![10]);
