@@ -12,10 +12,12 @@
 //!
 //! Each event goes to the coarsest aligned bucket (the cycle, then its calendar
 //! day, hour, minute, second, else its exact instant, all in the billing time
-//! zone) that no cut of its account and item falls strictly inside. Whether a
-//! bucket is cut is a hash join against a small table of marked buckets per
-//! level, so the work stays linear in events and streaming-friendly; accounts
-//! without cuts in the period collapse to one row per item and cycle.
+//! zone) that no cut of its account and item falls strictly inside. Each event
+//! looks its account and item up in a map of the cuts inside the period and
+//! finds its level by binary search ([`bucket_of`]), in an elementwise
+//! expression, so the work stays linear in events and streaming-friendly;
+//! accounts without cuts in the period collapse to one row per item and
+//! cycle.
 
 use std::collections::BTreeSet;
 
@@ -366,8 +368,8 @@ fn variant_code(pairs: &[Variant]) -> Expr {
 ///
 /// The group-by keys are the account id and integers only: the item's
 /// catalog index (`_ic`), the `(region, resolution)` pair's index in
-/// [`variant_list`] (`_rr`, by an exact join on the few pairs `variants`
-/// lists) and the bucket's times. A bucket keeps its smallest row key, not
+/// [`variant_list`] (`_rr`, by an exact look-up in the few pairs `variants`
+/// lists, [`variant_code`]) and the bucket's level and start. A bucket keeps its smallest row key, not
 /// an id: the ids of one-event buckets are looked up afterwards in `ids`.
 pub fn reduce(
     usage: LazyFrame,
