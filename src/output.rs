@@ -433,9 +433,13 @@ struct ColumnEncoder {
 }
 
 impl ColumnEncoder {
-    /// The encoder of polars' `ParquetWriter::new(..)` with its default
-    /// options (statistics, zstd compression, version 1 pages).
-    fn new(schema: &Schema) -> Result<ColumnEncoder> {
+    /// The encoder of a polars `ParquetWriter` with these `compression` and
+    /// `statistics` (its pages are version 1 of the default size).
+    fn new(
+        schema: &Schema,
+        compression: ParquetCompression,
+        statistics: StatisticsOptions,
+    ) -> Result<ColumnEncoder> {
         let arrow = schema.to_arrow(CompatLevel::newest());
         let parquet = polars_parquet::write::to_parquet_schema(&arrow)?;
         let encodings = polars::io::parquet::write::get_encodings(&arrow)
@@ -443,8 +447,8 @@ impl ColumnEncoder {
             .cloned()
             .collect();
         let options = polars_parquet::write::WriteOptions {
-            statistics: StatisticsOptions::default(),
-            compression: ParquetCompression::default().into(),
+            statistics,
+            compression: compression.into(),
             version: polars_parquet::write::Version::V1,
             data_page_size: None,
         };
@@ -504,10 +508,17 @@ impl ParquetGroups {
     /// Create `path` for `height` rows of `schema`.
     pub fn create(path: &Path, schema: &Schema, height: usize) -> Result<ParquetGroups> {
         let f = File::create(path).map_err(|e| out_err(path, e))?;
+        // polars' defaults (zstd, min / max / null-count statistics), given
+        // to the writer and the encoder alike.
+        let (compression, statistics) =
+            (ParquetCompression::default(), StatisticsOptions::default());
         Ok(ParquetGroups {
             path: path.to_path_buf(),
-            writer: ParquetWriter::new(f).batched(schema)?,
-            encoder: ColumnEncoder::new(schema)?,
+            writer: ParquetWriter::new(f)
+                .with_compression(compression)
+                .with_statistics(statistics)
+                .batched(schema)?,
+            encoder: ColumnEncoder::new(schema, compression, statistics)?,
             sizes: row_groups(height).into(),
             pending: Vec::new(),
             pending_rows: 0,
