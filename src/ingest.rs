@@ -1095,10 +1095,38 @@ fn text_of(column: Expr, dtype: Option<&DataType>) -> Expr {
         Some(DataType::String) => column,
         Some(_) => column.cast(DataType::String),
     };
-    let stripped = raw.str().strip_chars(lit(NULL));
-    when(stripped.clone().str().len_bytes().eq(lit(0)))
-        .then(null_str())
-        .otherwise(stripped)
+    raw.map(
+        |c| Ok(stripped_text(c.str()?).into_column()),
+        |_, f| {
+            Ok(polars::prelude::Field::new(
+                f.name().clone(),
+                DataType::String,
+            ))
+        },
+    )
+}
+
+/// `s` without leading and trailing whitespace (as `str::trim`, which is
+/// polars' `strip_chars` without a pattern), blank as null. A batch with
+/// nothing to strip or null (the usual case) is returned as it is, without
+/// building a new array.
+fn stripped_text(ca: &StringChunked) -> StringChunked {
+    // A value is clean when it is not blank and starts and ends with an
+    // ASCII character that is not whitespace (else `trim` decides).
+    let edge_ok = |b: u8| b.is_ascii() && !b.is_ascii_whitespace();
+    let clean = |s: &str| match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&z)) => {
+            (edge_ok(a) && edge_ok(z)) || (!s.trim().is_empty() && s.trim().len() == s.len())
+        }
+        _ => false,
+    };
+    if ca.iter().all(|v| v.is_none_or(clean)) {
+        return ca.clone();
+    }
+    ca.iter()
+        .map(|v| v.map(str::trim).filter(|s| !s.is_empty()))
+        .collect::<StringChunked>()
+        .with_name(ca.name().clone())
 }
 
 /// The text of a non-text field from its raw column (`NAME__raw`), as
@@ -2270,4 +2298,62 @@ fn subscription_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Su
         starts_at: start?,
         ends_at: end?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_stripped_as_polars_strips_and_blank_is_null() {
+        let clean: StringChunked = [Some("acct-1"), None, Some("a b"), Some("é")]
+            .into_iter()
+            .collect();
+        let same = stripped_text(&clean);
+        assert_eq!(
+            same.iter().collect::<Vec<_>>(),
+            clean.iter().collect::<Vec<_>>()
+        );
+        let messy: StringChunked = [
+            Some(" acct-1"),
+            Some("x\t"),
+            Some("   "),
+            Some(""),
+            None,
+            Some("\u{3000}y\u{a0}"),
+            Some("ok"),
+        ]
+        .into_iter()
+        .collect();
+        let got = stripped_text(&messy);
+        assert_eq!(
+            got.iter().collect::<Vec<_>>(),
+            vec![
+                Some("acct-1"),
+                Some("x"),
+                None,
+                None,
+                None,
+                Some("y"),
+                Some("ok")
+            ]
+        );
+        // The same as the expression it stands for.
+        let df = df!("v" => messy.into_series()).unwrap();
+        let by_polars = df
+            .lazy()
+            .select([col("v").str().strip_chars(lit(NULL))])
+            .collect()
+            .unwrap();
+        let by_polars: Vec<Option<String>> = by_polars
+            .column("v")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.filter(|s| !s.is_empty()).map(str::to_string))
+            .collect();
+        let got: Vec<Option<String>> = got.iter().map(|v| v.map(str::to_string)).collect();
+        assert_eq!(got, by_polars);
+    }
 }

@@ -50,10 +50,8 @@ const MONTH_W: i64 = i64::MAX;
 const PERIOD_LEVEL: i64 = LEVELS.len() as i64 + 1;
 /// Bits of a bucket's start offset into the period (2^42 µs is 50 days).
 const OFFSET_BITS: u32 = 42;
-/// Bits of the level and start offset together.
-const LOW_BITS: u32 = OFFSET_BITS + 3;
-/// Item × (region, resolution) codes that still pack into one 63-bit key.
-const MAX_PACKED_CODES: i64 = 1 << (63 - LOW_BITS);
+/// Bucket levels: 0 (an instant) up to [`PERIOD_LEVEL`].
+const LEVEL_COUNT: i64 = PERIOD_LEVEL + 1;
 
 /// A point in time where deduction state may change for one account and item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -323,6 +321,198 @@ fn bucket_low(cuts: PairCuts, pstart_local: i64) -> Expr {
     )
 }
 
+/// Dense integer codes for the account ids of the events: the accounts
+/// with cuts first, in sorted order (their codes index the cut table), then
+/// the others as the scan meets them. The codes of the others depend on the
+/// order batches arrive in; only the grouping does, not the buckets, which
+/// are named by the account id again afterwards.
+#[derive(Default)]
+struct AccountCodes {
+    codes: std::sync::RwLock<PlHashMap<String, i64>>,
+}
+
+impl AccountCodes {
+    fn seeded<'a>(ids: impl IntoIterator<Item = &'a str>) -> AccountCodes {
+        let mut codes = PlHashMap::default();
+        for id in ids {
+            let n = codes.len() as i64;
+            codes.entry(id.to_string()).or_insert(n);
+        }
+        AccountCodes {
+            codes: std::sync::RwLock::new(codes),
+        }
+    }
+
+    /// The code of each account of a batch (null for a null id): looked up
+    /// under one shared lock, the accounts new to the scan numbered under
+    /// one exclusive lock.
+    fn of(&self, accounts: &StringChunked) -> Vec<Option<i64>> {
+        let mut out = Vec::with_capacity(accounts.len());
+        let mut new = Vec::new();
+        {
+            let codes = self.codes.read().unwrap_or_else(|e| e.into_inner());
+            for (k, a) in accounts.iter().enumerate() {
+                out.push(a.and_then(|a| {
+                    let c = codes.get(a).copied();
+                    if c.is_none() {
+                        new.push(k);
+                    }
+                    c
+                }));
+            }
+        }
+        if !new.is_empty() {
+            let mut codes = self.codes.write().unwrap_or_else(|e| e.into_inner());
+            for k in new {
+                let a = accounts.get(k).expect("only non-null ids are new");
+                let n = codes.len() as i64;
+                out[k] = Some(*codes.entry(a.to_string()).or_insert(n));
+            }
+        }
+        out
+    }
+
+    /// Account ids by code, once the scan is over.
+    fn names(&self) -> Vec<String> {
+        let codes = self.codes.read().unwrap_or_else(|e| e.into_inner());
+        let mut names = vec![String::new(); codes.len()];
+        for (id, &c) in codes.iter() {
+            names[c as usize] = id.clone();
+        }
+        names
+    }
+}
+
+/// The one-integer group key of the packed reduction.
+///
+/// A bucket of a level above the instant is `((account × codes + code) ×
+/// levels + level) × slots + second`: account code, item × pair code,
+/// level, and its start in whole seconds into the period. An instant
+/// (level 0) only happens in a second a cut of its pair falls strictly
+/// inside; each such (pair, cut) has an index `g` ([`CutTable`]), and the
+/// instant is `-1 - ((g × pairs + pair) × 10^6 + µs into that second)`.
+/// Both are exact while they stay within 63 bits, which [`Packing::new`]
+/// and [`Packing::key`] check.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Packing {
+    /// Item × (region, resolution) codes.
+    codes: i64,
+    /// (region, resolution) pairs.
+    pairs: i64,
+    /// Seconds in the period, plus one.
+    slots: i64,
+    /// Account codes that still fit.
+    accounts: i64,
+    /// Cuts inside the period (the `g` of an instant is below).
+    cuts: i64,
+}
+
+impl Packing {
+    /// The packing for `items` items, `pairs` pairs, `cuts` cuts and a
+    /// period `period_len` µs long, if at least one account fits.
+    fn new(items: i64, pairs: i64, cuts: i64, period_len: i64) -> Option<Packing> {
+        let codes = items.checked_mul(pairs)?;
+        let slots = period_len / SECOND + 1;
+        let per_account = codes.checked_mul(LEVEL_COUNT)?.checked_mul(slots)?;
+        let accounts = i64::MAX / per_account.max(1);
+        cuts.checked_mul(pairs)?.checked_mul(SECOND)?;
+        (codes > 0 && accounts > 0).then_some(Packing {
+            codes,
+            pairs,
+            slots,
+            accounts,
+            cuts,
+        })
+    }
+
+    /// The key of a bucket above the instant level.
+    fn key(&self, account: i64, code: i64, level: i64, second: i64) -> Option<i64> {
+        (account < self.accounts && level > 0 && (0..self.slots).contains(&second))
+            .then(|| ((account * self.codes + code) * LEVEL_COUNT + level) * self.slots + second)
+    }
+
+    /// The key of an instant `micro` µs into the second of cut `g`, pair `pair`.
+    fn instant(&self, g: i64, pair: i64, micro: i64) -> Option<i64> {
+        ((0..self.cuts).contains(&g) && (0..SECOND).contains(&micro))
+            .then(|| -1 - ((g * self.pairs + pair) * SECOND + micro))
+    }
+
+    /// The parts of a key: `Ok((account, code, level, second))` above the
+    /// instant level, `Err((g, pair, micro))` for an instant.
+    #[allow(clippy::type_complexity)]
+    fn parts(&self, key: i64) -> std::result::Result<(i64, i64, i64, i64), (i64, i64, i64)> {
+        if key < 0 {
+            let v = -1 - key;
+            let (rest, micro) = (v / SECOND, v % SECOND);
+            return Err((rest / self.pairs, rest % self.pairs, micro));
+        }
+        let (rest, second) = (key / self.slots, key % self.slots);
+        let (rest, level) = (rest / LEVEL_COUNT, rest % LEVEL_COUNT);
+        Ok((rest / self.codes, rest % self.codes, level, second))
+    }
+}
+
+/// The cuts of the packed reduction, by account code: per item (`_ic`) of
+/// the account, its sorted local cut instants and the index `g` of the
+/// first of them among all cuts (so cut `k` of the pair is `g + k`).
+type CutTable = Vec<Vec<(i64, Vec<i64>, i64)>>;
+
+/// The packed group key `_key` of each event ([`Packing`]), from its account
+/// (`account_id`, coded by `accounts`), item (`_ic`), pair (`_rr`), local
+/// time (`_local`) and cycle width (`_cycle_w`); the cuts of the seeded
+/// accounts are `cuts[account code]`. A key that does not fit stops the
+/// scan with [`PACKED_KEY_FULL`] (the caller then groups on the account id
+/// itself).
+fn packed_key(
+    accounts: std::sync::Arc<AccountCodes>,
+    cuts: std::sync::Arc<CutTable>,
+    pack: Packing,
+    pstart_local: i64,
+) -> Expr {
+    col("account_id").map_many(
+        move |c: &mut [Column]| {
+            let codes = accounts.of(c[0].str()?);
+            let (items, rr) = (c[1].i64()?, c[2].i64()?);
+            let (times, cycles) = (c[3].i64()?, c[4].i64()?);
+            let mut keys = Vec::with_capacity(codes.len());
+            for (((a, ic), rr), (t, w)) in codes
+                .into_iter()
+                .zip(items.iter())
+                .zip(rr.iter())
+                .zip(times.iter().zip(cycles.iter()))
+            {
+                let (Some(a), Some(ic), Some(rr), Some(t), Some(w)) = (a, ic, rr, t, w) else {
+                    keys.push(None);
+                    continue;
+                };
+                let pair = cuts
+                    .get(a as usize)
+                    .and_then(|p| p.iter().find(|p| p.0 == ic));
+                let times = pair.map(|p| p.1.as_slice()).unwrap_or(&[]);
+                let (level, start) = bucket_of(t, w, times, pstart_local);
+                let key = if level > 0 {
+                    let second = (start - pstart_local).div_euclid(SECOND);
+                    pack.key(a, ic * pack.pairs + rr, level, second)
+                } else {
+                    // The cut inside the event's second.
+                    let b = t.div_euclid(SECOND) * SECOND;
+                    let next = times.partition_point(|&c| c <= b) as i64;
+                    pair.and_then(|p| pack.instant(p.2 + next, rr, t - b))
+                };
+                keys.push(Some(
+                    key.ok_or_else(|| polars_err!(ComputeError: "{PACKED_KEY_FULL}"))?,
+                ));
+            }
+            Ok(Int64Chunked::from_iter_options("_key".into(), keys.into_iter()).into_column())
+        },
+        &[col("_ic"), col("_rr"), col("_local"), col("_cycle_w")],
+        |_, _| Ok(Field::new("_key".into(), DataType::Int64)),
+    )
+}
+
+/// The error [`packed_key`] stops the scan with when a key does not fit.
+const PACKED_KEY_FULL: &str = "reckon: the packed bucket key is full";
+
 /// The `_rr` code of each event's `(region, resolution)`: its index in the
 /// pairs of [`variant_list`] (null if absent, which the caller reports).
 fn variant_code(pairs: &[Variant]) -> Expr {
@@ -366,10 +556,13 @@ fn variant_code(pairs: &[Variant]) -> Expr {
 /// Reduce a period's usage to buckets, in no particular order (the
 /// per-account stage sorts each account's own).
 ///
-/// The group-by keys are the account id and integers only: the item's
-/// catalog index (`_ic`), the `(region, resolution)` pair's index in
-/// [`variant_list`] (`_rr`, by an exact look-up in the few pairs `variants`
-/// lists, [`variant_code`]) and the bucket's level and start. A bucket keeps its smallest row key, not
+/// The group key is one integer ([`Packing`]): the account's code
+/// ([`AccountCodes`]), the item's catalog index (`_ic`) with the `(region,
+/// resolution)` pair's index in [`variant_list`] (`_rr`, by an exact
+/// look-up in the few pairs `variants` lists, [`variant_code`]), and the
+/// bucket's level and start. Where that cannot hold every bucket (a cut
+/// inside a second, or more accounts than the key has room for) the keys are
+/// the account id and two integers. A bucket keeps its smallest row key, not
 /// an id: the ids of one-event buckets are looked up afterwards in `ids`.
 pub fn reduce(
     usage: LazyFrame,
@@ -379,18 +572,20 @@ pub fn reduce(
     period: &Period,
     cuts: &[Cut],
 ) -> Result<Vec<Bucket>> {
-    reduce_keyed(
-        usage,
-        ids,
-        variants,
-        catalog,
-        period,
-        cuts,
-        MAX_PACKED_CODES,
-    )
+    reduce_keyed(usage, ids, variants, catalog, period, cuts, true)
 }
 
-/// [`reduce`], packing the group key when there are at most `max_packed` codes.
+/// What the group-by gave: per bucket, the account id, the item × pair
+/// code and the bucket's `level << OFFSET_BITS` plus start offset (µs).
+enum Grouped {
+    /// One integer key; the account ids by code; the cuts by index `g`
+    /// (account code, item, local instant).
+    Packed(Packing, Vec<String>, Vec<(i64, i64, i64)>),
+    /// The account id and two integers.
+    Wide,
+}
+
+/// [`reduce`]; with `packed` false, always on the account id and two integers.
 fn reduce_keyed(
     usage: LazyFrame,
     ids: &EventIds,
@@ -398,92 +593,140 @@ fn reduce_keyed(
     catalog: &Catalog,
     period: &Period,
     cuts: &[Cut],
-    max_packed: i64,
+    packed: bool,
 ) -> Result<Vec<Bucket>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
+    let period_len = period.end() - period.start();
     let pairs = variant_list(variants, catalog)?;
     let lf = prepared(usage, catalog, period)?.with_column(variant_code(&pairs).alias("_rr"));
-
-    // The bucket: one look-up of the event's pair in the pairs with cuts.
-    let low = bucket_low(pair_cuts(cuts, period, catalog), pstart_local);
+    let cuts = pair_cuts(cuts, period, catalog);
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
-    // The group key: the account, and the item, pair, level and start as
-    // one integer when they fit in 63 bits (fewer keys group much faster),
-    // else as two.
     let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
-    let codes = (item_ids(catalog).len() * pairs.len()) as i64;
-    let packed = codes <= max_packed;
-    let lf = if packed {
-        lf.with_column((code * lit(1i64 << LOW_BITS) + low).alias("_key"))
-    } else {
-        lf.with_columns([code.alias("_code"), low.alias("_low")])
-    };
-    let keys = if packed {
-        vec![col("account_id"), col("_key")]
-    } else {
-        vec![col("account_id"), col("_code"), col("_low")]
-    };
     // Whole units are summed in i64, exact unless a bucket holds
     // `MAX_EVENTS_I64` events or more; then again as 38-digit decimals.
-    let aggregate = |wide: bool| -> Result<DataFrame> {
-        let whole_sum = if wide {
-            whole.clone().cast(DataType::Decimal(38, 0)).sum()
-        } else {
-            whole.clone().sum()
+    let aggregate = |lf: LazyFrame, keys: &[Expr]| -> PolarsResult<DataFrame> {
+        let run = |wide: bool| -> PolarsResult<DataFrame> {
+            let whole_sum = if wide {
+                whole.clone().cast(DataType::Decimal(38, 0)).sum()
+            } else {
+                whole.clone().sum()
+            };
+            Ok(lf
+                .clone()
+                .group_by(keys.to_vec())
+                .agg([
+                    whole_sum.alias("_whole"),
+                    frac.clone().sum().alias("_frac"),
+                    len().alias("_events"),
+                    col("t").min().alias("_first_t"),
+                    col("_row").min().alias("_first_row"),
+                ])
+                .collect_with_engine(Engine::Streaming)?
+                .unwrap_single())
         };
-        Ok(lf
-            .clone()
-            .group_by(keys.clone())
-            .agg([
-                whole_sum.alias("_whole"),
-                frac.clone().sum().alias("_frac"),
-                len().alias("_events"),
-                col("t").min().alias("_first_t"),
-                col("_row").min().alias("_first_row"),
-            ])
-            .collect_with_engine(Engine::Streaming)?
-            .unwrap_single())
+        let df = run(false)?;
+        let events_max = df
+            .column("_events")?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .max()
+            .unwrap_or(0);
+        if events_max >= MAX_EVENTS_I64 {
+            run(true)
+        } else {
+            Ok(df)
+        }
     };
     let started = std::time::Instant::now();
-    let mut df = aggregate(false)?;
-    let events_max = df
-        .column("_events")?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .max()
-        .unwrap_or(0);
-    if events_max >= MAX_EVENTS_I64 {
-        df = aggregate(true)?;
+    // Packed unless the key has no room.
+    let mut seeded: Vec<&str> = cuts.keys().map(String::as_str).collect();
+    seeded.sort_unstable();
+    let mut table: CutTable = Vec::with_capacity(seeded.len());
+    // Per cut index g: (account code, item, local cut instant).
+    let mut instants: Vec<(i64, i64, i64)> = Vec::new();
+    for (a, id) in seeded.iter().enumerate() {
+        let mut row = Vec::new();
+        for (ic, times) in &cuts[*id] {
+            row.push((*ic, times.clone(), instants.len() as i64));
+            instants.extend(times.iter().map(|&t| (a as i64, *ic, t)));
+        }
+        table.push(row);
     }
+    let pack = Packing::new(
+        item_ids(catalog).len() as i64,
+        pairs.len() as i64,
+        instants.len() as i64,
+        period_len,
+    );
+    let mut grouped = None;
+    if let Some(pack) = pack.filter(|_| packed) {
+        let accounts = std::sync::Arc::new(AccountCodes::seeded(seeded.iter().copied()));
+        let key = packed_key(
+            accounts.clone(),
+            std::sync::Arc::new(table),
+            pack,
+            pstart_local,
+        );
+        match aggregate(lf.clone().with_column(key.alias("_key")), &[col("_key")]) {
+            Ok(df) => grouped = Some((df, Grouped::Packed(pack, accounts.names(), instants))),
+            Err(e) if e.to_string().contains(PACKED_KEY_FULL) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (mut df, grouped) = match grouped {
+        Some(g) => g,
+        None => {
+            let low = bucket_low(cuts, pstart_local);
+            let lf = lf.with_columns([code.alias("_code"), low.alias("_low")]);
+            let keys = [col("account_id"), col("_code"), col("_low")];
+            (aggregate(lf, &keys)?, Grouped::Wide)
+        }
+    };
     df.rechunk_mut_par();
-    let s = |name: &str| df.column(name).and_then(|c| c.str().cloned());
     let i = |name: &str| {
         df.column(name)
             .and_then(|c| c.cast(&DataType::Int64)?.i64().cloned())
     };
-    let acc = s("account_id")?;
     let (frac, events, first_t, first_row) =
         (i("_frac")?, i("_events")?, i("_first_t")?, i("_first_row")?);
-    // (code, low) per bucket, from the packed key or the two columns.
-    let (code, low) = if packed {
-        let k = i("_key")?;
-        (
-            k.apply_values(|v| v >> LOW_BITS),
-            k.apply_values(|v| v & ((1i64 << LOW_BITS) - 1)),
-        )
-    } else {
-        (i("_code")?, i("_low")?)
+    // (account, code, low) per bucket, from the packed key or the three columns.
+    let (key, acc, code, low) = match &grouped {
+        Grouped::Packed(..) => (Some(i("_key")?), None, None, None),
+        Grouped::Wide => (
+            None,
+            Some(df.column("account_id")?.str()?.clone()),
+            Some(i("_code")?),
+            Some(i("_low")?),
+        ),
     };
-    if code.null_count() > 0 {
+    let bucket_key = |r: usize| -> Option<(&str, i64, i64)> {
+        match (&grouped, &key, &acc, &code, &low) {
+            (Grouped::Packed(pack, names, instants), Some(k), ..) => {
+                let (a, c, low) = match pack.parts(k.get(r)?) {
+                    Ok((a, c, level, second)) => (a, c, (level << OFFSET_BITS) + second * SECOND),
+                    Err((g, rr, micro)) => {
+                        let &(a, ic, cut) = instants.get(g as usize)?;
+                        let start = cut.div_euclid(SECOND) * SECOND + micro;
+                        (a, ic * pack.pairs + rr, start - pstart_local)
+                    }
+                };
+                Some((names.get(a as usize)?.as_str(), c, low))
+            }
+            (Grouped::Wide, _, Some(a), Some(c), Some(lo)) => {
+                Some((a.get(r)?, c.get(r)?, lo.get(r)?))
+            }
+            _ => None,
+        }
+    };
+    if (0..df.height()).any(|r| bucket_key(r).is_none()) {
         return Err(crate::error::Error::Config(
-            "internal: a usage row's (region, resolution) is missing from the pairs read".into(),
+            "internal: a usage row's account or (region, resolution) is missing from the keys read"
+                .into(),
         ));
     }
-    let cycles = item_cycles(catalog);
-    let period_len = period.end() - period.start();
     // The one event of each one-event bucket, by its row key.
     let single: Vec<i64> = (0..df.height())
         .filter(|&r| events.get(r) == Some(1))
@@ -494,6 +737,7 @@ fn reduce_keyed(
     let names = ids.lookup(single)?;
     tracing::info!(
         buckets = df.height(),
+        packed = matches!(grouped, Grouped::Packed(..)),
         one_event = names.len(),
         group_by_s = grouped_s,
         id_lookup_s = started.elapsed().as_secs_f64(),
@@ -505,6 +749,7 @@ fn reduce_keyed(
         DataType::Int64 => (Some(whole.i64()?.clone()), None),
         _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
     };
+    let cycles = item_cycles(catalog);
     (0..df.height())
         .into_par_iter()
         .map(|r| {
@@ -520,7 +765,7 @@ fn reduce_keyed(
                 }
             };
             let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
-            let (c, lo) = (code.get(r).unwrap_or(0), low.get(r).unwrap_or(0));
+            let (account, c, lo) = bucket_key(r).expect("every bucket's key was checked");
             let (ic, rr) = (
                 (c / pairs.len() as i64) as usize,
                 (c % pairs.len() as i64) as usize,
@@ -549,7 +794,7 @@ fn reduce_keyed(
             };
             let (region, resolution) = pairs[rr].clone();
             Ok(Bucket {
-                account_id: acc.get(r).unwrap_or_default().to_string(),
+                account_id: account.to_string(),
                 item: items[ic].to_string(),
                 region,
                 resolution,
@@ -797,7 +1042,7 @@ mod tests {
 
     /// [`reduce`] with the id lookup and pairs built from `u` as ingest does.
     fn reduce_of(u: LazyFrame, cat: &Catalog, p: &Period, cuts: &[Cut]) -> Vec<Bucket> {
-        reduce_packing(u, cat, p, cuts, MAX_PACKED_CODES)
+        reduce_packing(u, cat, p, cuts, true)
     }
 
     fn reduce_packing(
@@ -805,7 +1050,7 @@ mod tests {
         cat: &Catalog,
         p: &Period,
         cuts: &[Cut],
-        max_packed: i64,
+        packed: bool,
     ) -> Vec<Bucket> {
         let ids = EventIds::from_frame(u.clone().select([col("_row"), col("event_id")]));
         let variants = u
@@ -814,7 +1059,7 @@ mod tests {
             .unique(None, UniqueKeepStrategy::Any)
             .collect()
             .unwrap();
-        let mut b = reduce_keyed(u, &ids, &variants, cat, p, cuts, max_packed).unwrap();
+        let mut b = reduce_keyed(u, &ids, &variants, cat, p, cuts, packed).unwrap();
         b.sort_by(|x, y| (&x.item, x.start, &x.region).cmp(&(&y.item, y.start, &y.region)));
         b
     }
@@ -832,11 +1077,17 @@ mod tests {
     fn the_packed_and_the_two_column_keys_give_the_same_buckets() {
         let cat = catalog();
         let p = Period::parse("2026-10", 8 * 3600).unwrap();
-        let cut = cut_of("mins", "2026-10-05T10:15:00.250+08:00");
-        let cuts = std::slice::from_ref(&cut);
-        let packed = reduce_packing(usage(), &cat, &p, cuts, MAX_PACKED_CODES);
-        let wide = reduce_packing(usage(), &cat, &p, cuts, 0);
+        // A cut inside a minute of "mins", and one inside a second of
+        // "calls" (two instants).
+        let cuts = [
+            cut_of("mins", "2026-10-05T10:15:00.250+08:00"),
+            cut_of("calls", "2026-10-20T10:00:00.500+08:00"),
+        ];
+        let packed = reduce_packing(usage(), &cat, &p, &cuts, true);
+        let wide = reduce_packing(usage(), &cat, &p, &cuts, false);
         assert_eq!(packed, wide);
+        let instants = packed.iter().filter(|b| b.end - b.start == 1).count();
+        assert_eq!(instants, 2, "{packed:#?}");
         // The cut inside 10:15 makes the minute level for "mins": 10:10 and 10:20.
         let mins: Vec<_> = packed
             .iter()
@@ -976,6 +1227,50 @@ mod tests {
                 ("mins", Some("ap-x"), None, 2, ""),
             ]
         );
+    }
+
+    #[test]
+    fn packed_keys_give_back_their_parts_and_refuse_what_does_not_fit() {
+        let month = 31 * DAY;
+        let pack = Packing::new(40, 25, 7, month).unwrap();
+        assert_eq!((pack.codes, pack.slots), (1000, 31 * 86_400 + 1));
+        let last = pack.slots - 1;
+        for (a, code, level, second) in [
+            (0, 0, 1, 0),
+            (3, 999, PERIOD_LEVEL, last),
+            (pack.accounts - 1, 17, 4, 86_400),
+        ] {
+            let k = pack.key(a, code, level, second).unwrap();
+            assert!(k >= 0);
+            assert_eq!(pack.parts(k), Ok((a, code, level, second)));
+        }
+        for (g, pair, micro) in [(0, 0, 0), (6, 24, SECOND - 1), (3, 1, 250_000)] {
+            let k = pack.instant(g, pair, micro).unwrap();
+            assert!(k < 0);
+            assert_eq!(pack.parts(k), Err((g, pair, micro)));
+        }
+        // Out of range: an account past the room, a second past the
+        // period, level 0 as a second bucket, a cut or µs out of range.
+        assert_eq!(pack.key(pack.accounts, 0, 1, 0), None);
+        assert_eq!(pack.key(0, 0, 1, pack.slots), None);
+        assert_eq!(pack.key(0, 0, 0, 5), None);
+        assert_eq!(pack.instant(7, 0, 0), None);
+        assert_eq!(pack.instant(0, 0, SECOND), None);
+        // Too many codes for even one account: no packing.
+        assert_eq!(Packing::new(1 << 31, 1 << 20, 0, month), None);
+    }
+
+    #[test]
+    fn account_codes_number_the_seeded_first_and_each_new_account_once() {
+        let codes = AccountCodes::seeded(["b", "a", "b"]);
+        let batch: StringChunked = [Some("a"), Some("z"), None, Some("b"), Some("z"), Some("y")]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            codes.of(&batch),
+            vec![Some(1), Some(2), None, Some(0), Some(2), Some(3)]
+        );
+        assert_eq!(codes.names(), vec!["b", "a", "z", "y"]);
     }
 
     #[test]
