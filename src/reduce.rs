@@ -616,7 +616,7 @@ fn reduce_keyed(
             };
             Ok(lf
                 .clone()
-                .group_by(keys.to_vec())
+                .group_by(keys)
                 .agg([
                     whole_sum.alias("_whole"),
                     frac.clone().sum().alias("_frac"),
