@@ -30,7 +30,7 @@
 //! text see decimals, not integers); nothing is rounded on the way out. Date/times are UTC, in CSV as `YYYY-MM-DDTHH:MM:SSZ`.
 //! Custom columns follow the FOCUS columns and start with `x_`.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::path::Path;
 
 use chrono::{TimeZone as _, Utc};
@@ -107,32 +107,36 @@ pub const FOCUS_COLUMNS: &[&str] = &[
 /// reckon's own columns, after the FOCUS ones.
 pub const CUSTOM_COLUMNS: &[&str] = &["x_InvoiceLine", "x_ChargeType", "x_Reference", "x_Tier"];
 
+/// Text of a row: borrowed from the invoice line, the catalog or the
+/// export's labels where it can be, made for the row where it must.
+pub type Text<'a> = Cow<'a, str>;
+
 /// One FOCUS row. Columns always null in reckon's data (availability zone,
 /// resources, names reckon does not know, tags) are not fields.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FocusRow {
+pub struct FocusRow<'a> {
     pub billed_cost: Decimal,
-    pub billing_account_id: String,
-    pub billing_currency: String,
+    pub billing_account_id: Text<'a>,
+    pub billing_currency: Text<'a>,
     pub billing_period_start: Micros,
     pub billing_period_end: Micros,
     /// `Usage` or `Purchase` (`Adjustment` for a charge type reckon does not know).
     pub charge_category: &'static str,
     /// `Correction` or null.
     pub charge_class: Option<&'static str>,
-    pub charge_description: String,
+    pub charge_description: Text<'a>,
     /// `Usage-Based`, `One-Time` or `Recurring`.
     pub charge_frequency: &'static str,
     pub charge_period_start: Micros,
     pub charge_period_end: Micros,
     /// Package id (commitment-based discount in FOCUS terms).
-    pub commitment_discount_id: Option<String>,
-    pub commitment_discount_name: Option<String>,
+    pub commitment_discount_id: Option<Text<'a>>,
+    pub commitment_discount_name: Option<Text<'a>>,
     /// `Used` on covered usage rows.
     pub commitment_discount_status: Option<&'static str>,
-    pub commitment_discount_type: Option<String>,
+    pub commitment_discount_type: Option<Text<'a>>,
     pub consumed_quantity: Option<Decimal>,
-    pub consumed_unit: Option<String>,
+    pub consumed_unit: Option<Text<'a>>,
     pub contracted_cost: Decimal,
     pub contracted_unit_price: Option<Decimal>,
     pub effective_cost: Decimal,
@@ -141,21 +145,66 @@ pub struct FocusRow {
     /// `Standard` or `Committed`.
     pub pricing_category: &'static str,
     pub pricing_quantity: Option<Decimal>,
-    pub pricing_unit: Option<String>,
+    pub pricing_unit: Option<Text<'a>>,
     /// Provider, publisher and invoice issuer (`Tencent Cloud`, `Alibaba Cloud`).
-    pub provider_name: String,
-    pub region_id: Option<String>,
-    pub service_name: String,
-    pub sku_id: Option<String>,
-    pub sku_price_id: Option<String>,
-    pub sub_account_id: String,
+    pub provider_name: Text<'a>,
+    pub region_id: Option<Text<'a>>,
+    pub service_name: Text<'a>,
+    pub sku_id: Option<Text<'a>>,
+    pub sku_price_id: Option<Text<'a>>,
+    pub sub_account_id: Text<'a>,
     /// 1-based position of the invoice line in `invoice_lines`.
     pub x_invoice_line: i64,
     /// reckon charge type: `usage`, `purchase`, `subscription`, `refund`.
-    pub x_charge_type: String,
+    pub x_charge_type: Text<'a>,
     /// Package or subscription id of purchase / refund / subscription lines.
-    pub x_reference: Option<String>,
-    pub x_tier: Option<String>,
+    pub x_reference: Option<Text<'a>>,
+    pub x_tier: Option<Text<'a>>,
+}
+
+impl FocusRow<'_> {
+    /// The row with all its text owned.
+    pub fn into_owned(self) -> FocusRow<'static> {
+        let own = |t: Text<'_>| -> Text<'static> { Cow::Owned(t.into_owned()) };
+        let opt = |t: Option<Text<'_>>| t.map(own);
+        FocusRow {
+            billed_cost: self.billed_cost,
+            billing_account_id: own(self.billing_account_id),
+            billing_currency: own(self.billing_currency),
+            billing_period_start: self.billing_period_start,
+            billing_period_end: self.billing_period_end,
+            charge_category: self.charge_category,
+            charge_class: self.charge_class,
+            charge_description: own(self.charge_description),
+            charge_frequency: self.charge_frequency,
+            charge_period_start: self.charge_period_start,
+            charge_period_end: self.charge_period_end,
+            commitment_discount_id: opt(self.commitment_discount_id),
+            commitment_discount_name: opt(self.commitment_discount_name),
+            commitment_discount_status: self.commitment_discount_status,
+            commitment_discount_type: opt(self.commitment_discount_type),
+            consumed_quantity: self.consumed_quantity,
+            consumed_unit: opt(self.consumed_unit),
+            contracted_cost: self.contracted_cost,
+            contracted_unit_price: self.contracted_unit_price,
+            effective_cost: self.effective_cost,
+            list_cost: self.list_cost,
+            list_unit_price: self.list_unit_price,
+            pricing_category: self.pricing_category,
+            pricing_quantity: self.pricing_quantity,
+            pricing_unit: opt(self.pricing_unit),
+            provider_name: own(self.provider_name),
+            region_id: opt(self.region_id),
+            service_name: own(self.service_name),
+            sku_id: opt(self.sku_id),
+            sku_price_id: opt(self.sku_price_id),
+            sub_account_id: own(self.sub_account_id),
+            x_invoice_line: self.x_invoice_line,
+            x_charge_type: own(self.x_charge_type),
+            x_reference: opt(self.x_reference),
+            x_tier: opt(self.x_tier),
+        }
+    }
 }
 
 /// `Tencent Cloud` / `Alibaba Cloud` for a catalog vendor id.
@@ -244,36 +293,47 @@ fn kind_title(kind: PackageKind) -> &'static str {
     }
 }
 
+/// `Free Package`, `Campaign Package`, ... for a kind title.
+fn package_type(kind: &str) -> Text<'static> {
+    match kind {
+        "Free" => Cow::Borrowed("Free Package"),
+        "Campaign" => Cow::Borrowed("Campaign Package"),
+        "Prepaid" => Cow::Borrowed("Prepaid Package"),
+        "Resource" => Cow::Borrowed("Resource Package"),
+        other => Cow::Owned(format!("{other} Package")),
+    }
+}
+
 /// Parse the `package_id:quantity;...` draws of a usage line.
-fn draws(s: &str) -> Vec<(String, Decimal)> {
+fn draws(s: &str) -> Vec<(&str, Decimal)> {
     s.split(';')
         .filter(|x| !x.is_empty())
         .filter_map(|x| {
             let (id, q) = x.rsplit_once(':')?;
-            Some((id.to_string(), Decimal::from_str(q).ok()?))
+            Some((id, Decimal::from_str(q).ok()?))
         })
         .collect()
 }
 
 /// Row fields shared by every row of one line.
-struct Base<'a> {
-    line: &'a InvoiceLine,
+struct Base<'r> {
+    line: &'r InvoiceLine,
     index: i64,
-    provider: String,
-    service: String,
-    period: &'a Period,
+    provider: &'r str,
+    service: &'r str,
+    period: &'r Period,
     /// Fill the text columns; without, only the numbers and the currency
     /// (what the export's first pass needs) are made.
     text: bool,
 }
 
-impl Base<'_> {
+impl<'r> Base<'r> {
     /// `f()` when rows get their text, else the empty string.
-    fn text(&self, f: impl FnOnce() -> String) -> String {
+    fn text(&self, f: impl FnOnce() -> Text<'r>) -> Text<'r> {
         if self.text {
             f()
         } else {
-            String::new()
+            Cow::Borrowed("")
         }
     }
 
@@ -282,19 +342,19 @@ impl Base<'_> {
         category: &'static str,
         frequency: &'static str,
         window: (Micros, Micros),
-    ) -> FocusRow {
+    ) -> FocusRow<'r> {
         let l = self.line;
-        let text = |s: &String| if self.text { s.clone() } else { String::new() };
-        let opt = |s: &Option<String>| if self.text { s.clone() } else { None };
+        let text = |s: &'r str| Cow::Borrowed(if self.text { s } else { "" });
+        let opt = |s: &'r Option<String>| s.as_deref().filter(|_| self.text).map(Cow::Borrowed);
         FocusRow {
             billed_cost: Decimal::ZERO,
             billing_account_id: text(&l.account_id),
-            billing_currency: l.currency.clone(),
+            billing_currency: Cow::Borrowed(&l.currency),
             billing_period_start: self.period.start(),
             billing_period_end: self.period.end(),
             charge_category: category,
             charge_class: None,
-            charge_description: String::new(),
+            charge_description: Cow::Borrowed(""),
             charge_frequency: frequency,
             charge_period_start: window.0,
             charge_period_end: window.1,
@@ -312,9 +372,9 @@ impl Base<'_> {
             pricing_category: "Standard",
             pricing_quantity: None,
             pricing_unit: None,
-            provider_name: text(&self.provider),
+            provider_name: text(self.provider),
             region_id: None,
-            service_name: text(&self.service),
+            service_name: text(self.service),
             sku_id: Some(text(&l.item)),
             sku_price_id: None,
             sub_account_id: text(&l.account_id),
@@ -327,10 +387,10 @@ impl Base<'_> {
 }
 
 /// Set the price columns: list = contracted = `price × quantity`, exactly.
-fn priced(r: &mut FocusRow, quantity: Decimal, price: Decimal, unit: &str) {
+fn priced<'r>(r: &mut FocusRow<'r>, quantity: Decimal, price: Decimal, unit: Text<'r>) {
     let cost = price * quantity;
     r.pricing_quantity = Some(quantity);
-    r.pricing_unit = Some(unit.to_string());
+    r.pricing_unit = Some(unit);
     r.list_unit_price = Some(price);
     r.contracted_unit_price = Some(price);
     r.list_cost = cost;
@@ -347,12 +407,16 @@ fn cycle_window(cycle: Cycle, start: Micros, period: &Period) -> (Micros, Micros
     (start, end.min(period.end()).max(start))
 }
 
-/// What the rows of every line are made from.
+/// What the rows of every line are made from, and the labels they share.
 struct Lines<'a> {
     month: &'a Month,
     cat: &'a Catalog,
     period: &'a Period,
-    packages: BTreeMap<&'a str, &'a Package>,
+    packages: PlHashMap<&'a str, &'a Package>,
+    /// FOCUS unit labels ([`unit_label`]) of the catalog's units.
+    units: PlHashMap<&'a str, String>,
+    /// Provider names ([`provider_name`]) of the catalog's vendors and `unknown`.
+    providers: PlHashMap<&'a str, String>,
 }
 
 impl<'a> Lines<'a> {
@@ -362,24 +426,65 @@ impl<'a> Lines<'a> {
             .iter()
             .map(|r| (r.package.package_id.as_str(), &r.package))
             .collect();
+        let mut units: PlHashMap<&'a str, String> = PlHashMap::default();
+        let mut providers: PlHashMap<&'a str, String> = PlHashMap::default();
+        for unit in ["unit"]
+            .into_iter()
+            .chain(cat.products.iter().flat_map(|p| {
+                p.items
+                    .iter()
+                    .map(|i| i.unit.as_str())
+                    .chain(p.subscriptions.iter().map(|s| s.unit.as_str()))
+            }))
+        {
+            units.entry(unit).or_insert_with(|| unit_label(unit));
+        }
+        for vendor in ["unknown"]
+            .into_iter()
+            .chain(cat.products.iter().map(|p| p.vendor.as_str()))
+        {
+            providers
+                .entry(vendor)
+                .or_insert_with(|| provider_name(vendor));
+        }
         Lines {
             month,
             cat,
             period,
             packages,
+            units,
+            providers,
+        }
+    }
+
+    /// The FOCUS label of a catalog unit.
+    fn unit(&self, unit: &str) -> Text<'_> {
+        match self.units.get(unit) {
+            Some(label) => Cow::Borrowed(label),
+            None => Cow::Owned(unit_label(unit)),
         }
     }
 
     /// Append the rows of invoice line `i` (0-based), if it is `provider`'s.
-    fn rows(&self, i: usize, provider: Option<&str>, text: bool, out: &mut Vec<FocusRow>) {
+    fn rows<'r>(
+        &'r self,
+        i: usize,
+        provider: Option<&str>,
+        text: bool,
+        out: &mut Vec<FocusRow<'r>>,
+    ) {
         let (cat, l) = (self.cat, &self.month.lines[i]);
         let product = cat
             .product_of_item(&l.item)
             .or_else(|| cat.subscription(&l.item).map(|(p, _)| p));
         let vendor = product.map(|p| p.vendor.as_str()).unwrap_or("unknown");
-        let provider_name = provider_name(vendor);
+        let provider_name = self
+            .providers
+            .get(vendor)
+            .map(String::as_str)
+            .expect("every catalog vendor has its provider name");
         if let Some(want) = provider {
-            if !want.eq_ignore_ascii_case(vendor) && !want.eq_ignore_ascii_case(&provider_name) {
+            if !want.eq_ignore_ascii_case(vendor) && !want.eq_ignore_ascii_case(provider_name) {
                 return;
             }
         }
@@ -387,16 +492,14 @@ impl<'a> Lines<'a> {
             line: l,
             index: i as i64 + 1,
             provider: provider_name,
-            service: product
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| l.item.clone()),
+            service: product.map(|p| p.name.as_str()).unwrap_or(&l.item),
             period: self.period,
             text,
         };
         match l.charge_type.as_str() {
-            "usage" => usage_rows(&base, cat, &self.packages, out),
-            "purchase" | "refund" => package_row(&base, cat, &self.packages, out),
-            "subscription" => subscription_row(&base, cat, out),
+            "usage" => usage_rows(&base, self, out),
+            "purchase" | "refund" => package_row(&base, self, out),
+            "subscription" => subscription_row(&base, self, out),
             _ => other_row(&base, out),
         }
     }
@@ -410,14 +513,14 @@ pub fn focus_rows(
     cat: &Catalog,
     period: &Period,
     provider: Option<&str>,
-) -> Vec<FocusRow> {
+) -> Vec<FocusRow<'static>> {
     rows_of(month, cat, period, provider, true)
 }
 
 /// The rows of [`focus_rows`] with only their numbers and currency filled
 /// (every text column empty): what the export's first pass reads to learn
 /// the row count and each decimal column's scale, at a fraction of the cost.
-pub fn focus_numbers(month: &Month, cat: &Catalog, period: &Period) -> Vec<FocusRow> {
+pub fn focus_numbers(month: &Month, cat: &Catalog, period: &Period) -> Vec<FocusRow<'static>> {
     rows_of(month, cat, period, None, false)
 }
 
@@ -427,61 +530,64 @@ fn rows_of(
     period: &Period,
     provider: Option<&str>,
     text: bool,
-) -> Vec<FocusRow> {
+) -> Vec<FocusRow<'static>> {
     let lines = Lines::new(month, cat, period);
     let mut out = Vec::new();
     for i in 0..month.lines.len() {
         lines.rows(i, provider, text, &mut out);
     }
-    out
+    out.into_iter().map(FocusRow::into_owned).collect()
 }
 
-fn usage_rows(
-    b: &Base,
-    cat: &Catalog,
-    packages: &BTreeMap<&str, &Package>,
-    out: &mut Vec<FocusRow>,
-) {
+fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>>) {
+    let (cat, packages) = (lines.cat, &lines.packages);
     let l = b.line;
     let Some((product, item)) = cat.item(&l.item) else {
         // Not in the catalog: one plain row with the invoice's money.
         let mut r = b.row("Usage", "Usage-Based", (b.period.start(), b.period.end()));
         let q = qty(l.postpaid_quantity);
-        priced(&mut r, q, l.unit_price.unwrap_or(Decimal::ZERO), "Units");
+        priced(
+            &mut r,
+            q,
+            l.unit_price.unwrap_or(Decimal::ZERO),
+            Cow::Borrowed("Units"),
+        );
         r.consumed_quantity = Some(q);
-        r.consumed_unit = Some("Units".into());
+        r.consumed_unit = Some(Cow::Borrowed("Units"));
         r.billed_cost = l.amount;
         r.effective_cost = l.amount;
-        r.sku_price_id = Some(format!("{}:unknown", l.item));
-        r.charge_description = format!("{}: usage of an item the catalog does not list", l.item);
+        r.sku_price_id = Some(Cow::Owned(format!("{}:unknown", l.item)));
+        r.charge_description = Cow::Owned(format!(
+            "{}: usage of an item the catalog does not list",
+            l.item
+        ));
         out.push(r);
         return;
     };
     let window = cycle_window(item.cycle, l.cycle_start, b.period);
-    let unit = unit_label(&item.unit);
-    let (consumed_unit, consumed_factor) = match item.measure {
+    let unit = lines.unit(&item.unit);
+    let (consumed_unit, consumed_factor): (Text<'r>, Decimal) = match item.measure {
         _ if item.unit_size == Decimal::ONE => (unit.clone(), Decimal::ONE),
-        Measure::Tokens => ("Tokens".to_string(), item.unit_size),
+        Measure::Tokens => (Cow::Borrowed("Tokens"), item.unit_size),
         Measure::InputPlusOutputSeconds | Measure::InputSeconds | Measure::OutputSeconds => {
-            ("Seconds".to_string(), item.unit_size)
+            (Cow::Borrowed("Seconds"), item.unit_size)
         }
         Measure::Count | Measure::Quantity => (unit.clone(), Decimal::ONE),
     };
-    let region = l.region.clone().or_else(|| product.default_region.clone());
-    let pl = catalog::price_list(item, region.as_deref(), l.resolution.as_deref());
-    let price_key = |tier: &str| {
+    let region: Option<&'r str> = l.region.as_deref().or(product.default_region.as_deref());
+    let pl = catalog::price_list(item, region, l.resolution.as_deref());
+    let price_key = |tier: &str| -> Text<'r> {
         if !b.text {
-            return String::new();
+            return Cow::Borrowed("");
         }
         let mut k = l.item.clone();
-        for part in [region.as_deref(), l.resolution.as_deref()]
-            .into_iter()
-            .flatten()
-        {
+        for part in [region, l.resolution.as_deref()].into_iter().flatten() {
             k.push(':');
             k.push_str(part);
         }
-        format!("{k}:{tier}")
+        k.push(':');
+        k.push_str(tier);
+        Cow::Owned(k)
     };
     let tier_label = |from: Decimal, to: Option<Decimal>| match to {
         _ if !b.text => String::new(),
@@ -491,7 +597,7 @@ fn usage_rows(
     // The list price of covered usage: the line's postpaid price when it has
     // one, else the tier the cycle's whole usage reaches (what it would have
     // cost without packages); zero for items sold only in packages.
-    let list_for = |units: Decimal| -> (Decimal, String) {
+    let list_for = |units: Decimal| -> (Decimal, Text<'r>) {
         match pl {
             Some(pl) => {
                 let t = l
@@ -518,12 +624,12 @@ fn usage_rows(
     let usage_row = |desc: &dyn Fn() -> String| {
         let mut r = b.row("Usage", "Usage-Based", window);
         if b.text {
-            r.region_id = region.clone();
-            r.charge_description = desc();
+            r.region_id = region.map(Cow::Borrowed);
+            r.charge_description = Cow::Owned(desc());
         }
         r
     };
-    let consumed = |r: &mut FocusRow, q: Decimal| {
+    let consumed = |r: &mut FocusRow<'r>, q: Decimal| {
         r.consumed_quantity = Some(q * consumed_factor);
         r.consumed_unit = Some(b.text(|| consumed_unit.clone()));
     };
@@ -532,7 +638,7 @@ fn usage_rows(
     let (covered_price, covered_key) = list_for(l.usage_quantity);
     for (id, drawn) in draws(&l.packages) {
         let q = qty(drawn);
-        let pkg = packages.get(id.as_str()).copied();
+        let pkg = packages.get(id).copied();
         let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Resource");
         let mut r = usage_row(&|| {
             format!(
@@ -543,14 +649,16 @@ fn usage_rows(
                 id
             )
         });
-        priced(&mut r, q, covered_price, &unit);
+        priced(&mut r, q, covered_price, unit.clone());
         consumed(&mut r, q);
         r.sku_price_id = Some(covered_key.clone());
         r.pricing_category = "Committed";
-        r.commitment_discount_id = Some(id.clone());
+        r.commitment_discount_id = Some(Cow::Borrowed(id));
         r.commitment_discount_status = Some("Used");
-        r.commitment_discount_type = Some(b.text(|| format!("{kind} Package")));
-        r.commitment_discount_name = package_name(kind, pkg, &unit).filter(|_| b.text);
+        r.commitment_discount_type = Some(b.text(|| package_type(kind)));
+        r.commitment_discount_name = package_name(kind, pkg, &unit)
+            .filter(|_| b.text)
+            .map(Cow::Owned);
         // Amortised share of what the package cost (zero for free packages).
         if let Some(p) = pkg.filter(|p| !p.size.is_zero()) {
             if let Some((price, _)) = crate::engine::package_price(cat, p) {
@@ -569,7 +677,7 @@ fn usage_rows(
         let graduated =
             pl.filter(|pl| pl.tier_mode == TierMode::Graduated && l.unit_price.is_some());
         // (quantity, unit price, tier, SkuPriceId)
-        let mut slices: Vec<(Decimal, Decimal, Option<String>, String)> = Vec::new();
+        let mut slices: Vec<(Decimal, Decimal, Option<Text<'r>>, Text<'r>)> = Vec::new();
         if let Some(pl) = graduated {
             let q = qty(l.postpaid_quantity);
             for t in &pl.tiers {
@@ -579,7 +687,7 @@ fn usage_rows(
                     slices.push((
                         q.min(hi) - t.from,
                         t.unit_price,
-                        Some(b.text(|| format!("graduated {tier}"))),
+                        Some(b.text(|| Cow::Owned(format!("graduated {tier}")))),
                         price_key(&tier),
                     ));
                 }
@@ -593,17 +701,22 @@ fn usage_rows(
         if slices.is_empty() {
             let (price, key) = match (l.unit_price, pl) {
                 (Some(p), Some(_)) => {
-                    let tier = l.tier.clone().unwrap_or_default();
+                    let tier = l.tier.as_deref().unwrap_or_default();
                     let key = pl
                         .and_then(|pl| pl.tiers.iter().find(|t| t.unit_price == p))
                         .map(|t| price_key(&tier_label(t.from, t.to)))
-                        .unwrap_or_else(|| price_key(&tier));
+                        .unwrap_or_else(|| price_key(tier));
                     (p, key)
                 }
                 (Some(p), None) => (p, price_key("unlisted")),
                 (None, _) => (Decimal::ZERO, price_key("no-postpaid-price")),
             };
-            slices.push((qty(l.postpaid_quantity), price, l.tier.clone(), key));
+            slices.push((
+                qty(l.postpaid_quantity),
+                price,
+                l.tier.as_deref().map(Cow::Borrowed),
+                key,
+            ));
         }
         // Billed money per slice: rounded, the last slice takes the remainder
         // so the rows add up to the invoice amount.
@@ -628,7 +741,7 @@ fn usage_rows(
                         .unwrap_or_default()
                 )
             });
-            priced(&mut r, q, price, &unit);
+            priced(&mut r, q, price, unit.clone());
             consumed(&mut r, q);
             r.sku_price_id = Some(key);
             r.billed_cost = billed;
@@ -640,7 +753,7 @@ fn usage_rows(
     // Usage covered by a concurrency / QPS subscription: not rated per call.
     if !l.subscription_quantity.is_zero() {
         let q = qty(l.subscription_quantity);
-        let mode = l.tier.clone().unwrap_or_else(|| "subscription".into());
+        let mode = l.tier.as_deref().unwrap_or("subscription");
         let mut r = usage_row(&|| {
             format!(
                 "{}: {} covered by the account's subscription ({mode}); charged on its subscription line",
@@ -648,7 +761,7 @@ fn usage_rows(
                 amount_of(q)
             )
         });
-        priced(&mut r, q, Decimal::ZERO, &unit);
+        priced(&mut r, q, Decimal::ZERO, unit.clone());
         consumed(&mut r, q);
         r.sku_price_id = Some(price_key(&mode.replace(' ', "-")));
         out.push(r);
@@ -662,44 +775,40 @@ fn usage_rows(
                 amount_of(qty(l.refused_quantity))
             )
         });
-        priced(&mut r, Decimal::ZERO, Decimal::ZERO, &unit);
+        priced(&mut r, Decimal::ZERO, Decimal::ZERO, unit.clone());
         consumed(&mut r, Decimal::ZERO);
         r.sku_price_id = Some(price_key("none"));
         out.push(r);
     }
 }
 
-fn package_row(
-    b: &Base,
-    cat: &Catalog,
-    packages: &BTreeMap<&str, &Package>,
-    out: &mut Vec<FocusRow>,
-) {
+fn package_row<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>>) {
+    let (cat, packages) = (lines.cat, &lines.packages);
     let l = b.line;
     let refund = l.charge_type == "refund";
-    let id = l.reference.clone().unwrap_or_else(|| l.packages.clone());
-    let pkg = packages.get(id.as_str()).copied();
+    let id: &'r str = l.reference.as_deref().unwrap_or(&l.packages);
+    let pkg = packages.get(id).copied();
     let item = cat.item(&l.item).map(|(_, i)| i);
-    let unit = unit_label(item.map(|i| i.unit.as_str()).unwrap_or("unit"));
+    let unit = lines.unit(item.map(|i| i.unit.as_str()).unwrap_or("unit"));
     let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Prepaid");
     let mut r = b.row("Purchase", "One-Time", (b.period.start(), b.period.end()));
     let price = l.unit_price.unwrap_or(Decimal::ZERO);
-    priced(&mut r, l.usage_quantity, price, "Packages");
+    priced(&mut r, l.usage_quantity, price, Cow::Borrowed("Packages"));
     r.billed_cost = l.amount;
     // A purchase that pays for later usage has no effective cost of its own:
     // covered usage carries it (amortised); likewise its refund.
     r.effective_cost = Decimal::ZERO;
     r.pricing_category = "Committed";
-    r.commitment_discount_id = Some(id.clone());
-    r.commitment_discount_type = Some(format!("{kind} Package"));
-    r.commitment_discount_name = package_name(kind, pkg, &unit);
+    r.commitment_discount_id = Some(Cow::Borrowed(id));
+    r.commitment_discount_type = Some(package_type(kind));
+    r.commitment_discount_name = package_name(kind, pkg, &unit).map(Cow::Owned);
     let size = pkg.map(|p| num(p.size)).unwrap_or_else(|| "?".into());
-    r.sku_price_id = Some(format!(
+    r.sku_price_id = Some(Cow::Owned(format!(
         "{}:{}-package:{}",
         l.item,
         kind.to_lowercase(),
         size
-    ));
+    )));
     let what = format!(
         "{} package {} of {} {} for {}",
         kind.to_lowercase(),
@@ -708,7 +817,7 @@ fn package_row(
         unit,
         item.map(|i| i.name.as_str()).unwrap_or(&l.item)
     );
-    r.charge_description = if refund {
+    r.charge_description = Cow::Owned(if refund {
         // A refund of a purchase invoiced in an earlier period corrects that period.
         if pkg.is_some_and(|p| p.effective_at < b.period.start()) {
             r.charge_class = Some("Correction");
@@ -716,14 +825,14 @@ fn package_row(
         format!("Refund of {what}, requested {}", utc_text(l.cycle_start))
     } else {
         format!("Purchase of {what}")
-    };
+    });
     out.push(r);
 }
 
-fn subscription_row(b: &Base, cat: &Catalog, out: &mut Vec<FocusRow>) {
+fn subscription_row<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>>) {
     let l = b.line;
-    let sub = cat.subscription(&l.item).map(|(_, s)| s);
-    let tier = l.tier.clone().unwrap_or_default();
+    let sub = lines.cat.subscription(&l.item).map(|(_, s)| s);
+    let tier = l.tier.as_deref().unwrap_or_default();
     let term = if tier.contains(" day(s) ") {
         "-Days"
     } else if tier.contains(" month(s) ") {
@@ -733,32 +842,32 @@ fn subscription_row(b: &Base, cat: &Catalog, out: &mut Vec<FocusRow>) {
     };
     let unit = format!(
         "{}{term}",
-        unit_label(sub.map(|s| s.unit.as_str()).unwrap_or("unit"))
+        lines.unit(sub.map(|s| s.unit.as_str()).unwrap_or("unit"))
     );
     let mut r = b.row("Purchase", "Recurring", (b.period.start(), b.period.end()));
     let price = l.unit_price.unwrap_or(Decimal::ZERO);
-    priced(&mut r, l.usage_quantity, price, &unit);
+    priced(&mut r, l.usage_quantity, price, Cow::Owned(unit));
     r.billed_cost = l.amount;
     // A fee for capacity held in this period: it is the period's cost.
     r.effective_cost = l.amount;
-    r.sku_price_id = Some(format!(
+    r.sku_price_id = Some(Cow::Owned(format!(
         "{}:{}:{}",
         l.item,
         term.trim_start_matches('-').to_lowercase(),
         tier.rsplit("tier ").next().unwrap_or("")
-    ));
-    r.charge_description = format!(
+    )));
+    r.charge_description = Cow::Owned(format!(
         "{}: {} ({})",
         sub.map(|s| s.name.as_str()).unwrap_or(&l.item),
         tier,
         l.reference.as_deref().unwrap_or("subscription")
-    );
+    ));
     out.push(r);
 }
 
 /// A charge type reckon does not emit today: an `Adjustment` with the
 /// line's money, so the rows still add up to the invoice.
-fn other_row(b: &Base, out: &mut Vec<FocusRow>) {
+fn other_row<'r>(b: &Base<'r>, out: &mut Vec<FocusRow<'r>>) {
     let l = b.line;
     let mut r = b.row("Adjustment", "One-Time", (b.period.start(), b.period.end()));
     r.billed_cost = l.amount;
@@ -766,12 +875,12 @@ fn other_row(b: &Base, out: &mut Vec<FocusRow>) {
     r.list_cost = l.amount;
     r.contracted_cost = l.amount;
     r.sku_price_id = None;
-    r.charge_description = format!(
+    r.charge_description = Cow::Owned(format!(
         "{} {}: {}",
         l.charge_type,
         l.item,
         l.tier.as_deref().unwrap_or("")
-    );
+    ));
     out.push(r);
 }
 
@@ -794,7 +903,7 @@ enum Least {
 /// How a column is read from a row.
 #[derive(Clone, Copy)]
 enum Get {
-    Str(fn(&FocusRow) -> Option<&str>),
+    Str(for<'x> fn(&'x FocusRow<'_>) -> Option<&'x str>),
     Dec(Least, fn(&FocusRow) -> Option<Decimal>),
     Time(fn(&FocusRow) -> Micros),
     Int(fn(&FocusRow) -> i64),
@@ -808,14 +917,14 @@ fn columns() -> Vec<(&'static str, Get)> {
     vec![
         ("AvailabilityZone", null),
         ("BilledCost", Dec(Minor, |r| Some(r.billed_cost))),
-        ("BillingAccountId", Str(|r| Some(&r.billing_account_id))),
+        ("BillingAccountId", Str(|r| Some(&*r.billing_account_id))),
         ("BillingAccountName", null),
-        ("BillingCurrency", Str(|r| Some(&r.billing_currency))),
+        ("BillingCurrency", Str(|r| Some(&*r.billing_currency))),
         ("BillingPeriodEnd", Time(|r| r.billing_period_end)),
         ("BillingPeriodStart", Time(|r| r.billing_period_start)),
         ("ChargeCategory", Str(|r| Some(r.charge_category))),
         ("ChargeClass", Str(|r| r.charge_class)),
-        ("ChargeDescription", Str(|r| Some(&r.charge_description))),
+        ("ChargeDescription", Str(|r| Some(&*r.charge_description))),
         ("ChargeFrequency", Str(|r| Some(r.charge_frequency))),
         ("ChargePeriodEnd", Time(|r| r.charge_period_end)),
         ("ChargePeriodStart", Time(|r| r.charge_period_start)),
@@ -850,7 +959,7 @@ fn columns() -> Vec<(&'static str, Get)> {
             Dec(Minor, |r| r.contracted_unit_price),
         ),
         ("EffectiveCost", Dec(Minor, |r| Some(r.effective_cost))),
-        ("InvoiceIssuerName", Str(|r| Some(&r.provider_name))),
+        ("InvoiceIssuerName", Str(|r| Some(&*r.provider_name))),
         ("ListCost", Dec(Minor, |r| Some(r.list_cost))),
         ("ListUnitPrice", Dec(Minor, |r| r.list_unit_price)),
         ("PricingCategory", Str(|r| Some(r.pricing_category))),
@@ -859,22 +968,22 @@ fn columns() -> Vec<(&'static str, Get)> {
             Dec(Digits(QTY_SCALE), |r| r.pricing_quantity),
         ),
         ("PricingUnit", Str(|r| r.pricing_unit.as_deref())),
-        ("ProviderName", Str(|r| Some(&r.provider_name))),
-        ("PublisherName", Str(|r| Some(&r.provider_name))),
+        ("ProviderName", Str(|r| Some(&*r.provider_name))),
+        ("PublisherName", Str(|r| Some(&*r.provider_name))),
         ("RegionId", Str(|r| r.region_id.as_deref())),
         ("RegionName", null),
         ("ResourceId", null),
         ("ResourceName", null),
         ("ResourceType", null),
         ("ServiceCategory", Str(|_| Some(SERVICE_CATEGORY))),
-        ("ServiceName", Str(|r| Some(&r.service_name))),
+        ("ServiceName", Str(|r| Some(&*r.service_name))),
         ("SkuId", Str(|r| r.sku_id.as_deref())),
         ("SkuPriceId", Str(|r| r.sku_price_id.as_deref())),
-        ("SubAccountId", Str(|r| Some(&r.sub_account_id))),
+        ("SubAccountId", Str(|r| Some(&*r.sub_account_id))),
         ("SubAccountName", null),
         ("Tags", null),
         ("x_InvoiceLine", Int(|r| r.x_invoice_line)),
-        ("x_ChargeType", Str(|r| Some(&r.x_charge_type))),
+        ("x_ChargeType", Str(|r| Some(&*r.x_charge_type))),
         ("x_Reference", Str(|r| r.x_reference.as_deref())),
         ("x_Tier", Str(|r| r.x_tier.as_deref())),
     ]
@@ -1134,7 +1243,7 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
 mod tests {
     use super::*;
 
-    fn sample_row() -> FocusRow {
+    fn sample_row() -> FocusRow<'static> {
         FocusRow {
             billed_cost: Decimal::ZERO,
             billing_account_id: "a".into(),
@@ -1143,7 +1252,7 @@ mod tests {
             billing_period_end: 0,
             charge_category: "Usage",
             charge_class: None,
-            charge_description: String::new(),
+            charge_description: "".into(),
             charge_frequency: "Usage-Based",
             charge_period_start: 0,
             charge_period_end: 0,

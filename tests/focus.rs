@@ -665,14 +665,14 @@ fn first_pass_rows_have_the_numbers_of_the_written_rows() {
     let m = month();
     let full = focus::focus_rows(&m, catalog(), &oct(), None);
     let numbers = focus::focus_numbers(&m, catalog(), &oct());
-    let kinds: BTreeSet<&str> = full.iter().map(|r| r.x_charge_type.as_str()).collect();
+    let kinds: BTreeSet<&str> = full.iter().map(|r| &*r.x_charge_type).collect();
     assert!(
         kinds.len() >= 3,
         "usage, purchases, subscriptions at least: {kinds:?}"
     );
     assert_eq!(numbers.len(), full.len());
     for (n, f) in numbers.iter().zip(&full) {
-        let nums = |r: &focus::FocusRow| {
+        let nums = |r: &focus::FocusRow<'static>| {
             (
                 r.billed_cost,
                 r.consumed_quantity,
@@ -682,7 +682,7 @@ fn first_pass_rows_have_the_numbers_of_the_written_rows() {
                 r.list_cost,
                 r.list_unit_price,
                 r.pricing_quantity,
-                r.billing_currency.clone(),
+                r.billing_currency.to_string(),
                 r.x_invoice_line,
             )
         };
