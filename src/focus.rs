@@ -1097,7 +1097,8 @@ fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>
 
 /// `rows` as a frame typed for Parquet (Decimal(38, scale), Datetime(µs,
 /// UTC), String, Int64), each decimal column at its scale in `scales`; the
-/// columns are built in parallel.
+/// columns one after another (the export calls this from parallel tasks
+/// already: a nested parallel loop only added scheduling).
 fn typed_frame(
     cols: &[(&'static str, Get)],
     scales: &[u32],
@@ -1106,7 +1107,7 @@ fn typed_frame(
     let height = rows.len();
     let rows = || rows.iter();
     let columns = cols
-        .par_iter()
+        .iter()
         .zip(scales)
         .map(|(&(name, get), &scale)| -> Result<Column> {
             let name: PlSmallStr = name.into();
