@@ -37,6 +37,43 @@ fn vendor_of(item: &str) -> &str {
     item.split('.').next().unwrap_or("")
 }
 
+/// Sums by a few keys (currencies, vendors) over many lines: the key of a
+/// run of lines is looked up once, and each sum takes its values in line
+/// order (the same arithmetic as one hash look-up per line).
+struct Tally<K, V> {
+    index: PlHashMap<K, usize>,
+    values: Vec<(K, V)>,
+    last: Option<(K, usize)>,
+}
+
+impl<K, V> Default for Tally<K, V> {
+    fn default() -> Self {
+        Tally {
+            index: PlHashMap::default(),
+            values: Vec::new(),
+            last: None,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V: Default> Tally<K, V> {
+    fn at(&mut self, k: K) -> &mut V {
+        let i = match self.last {
+            Some((last, i)) if last == k => i,
+            _ => {
+                let values = &mut self.values;
+                let i = *self.index.entry(k).or_insert_with(|| {
+                    values.push((k, V::default()));
+                    values.len() - 1
+                });
+                self.last = Some((k, i));
+                i
+            }
+        };
+        &mut self.values[i].1
+    }
+}
+
 /// Read the statement, reconcile and write the outputs into `staging`.
 #[allow(clippy::too_many_arguments)]
 pub fn reconcile_into(
@@ -77,34 +114,32 @@ pub fn reconcile_statement(
     tolerance: &Tolerance,
 ) -> ReconSummary {
     let ds = reconcile::reconcile(period, ours, exceptions, statement, tolerance);
-    // Summed under borrowed keys, then keyed by owned strings.
-    let mut our_tot: PlHashMap<&str, Decimal> = PlHashMap::default();
-    let mut by_vendor_ref: PlHashMap<(&str, &str), (Decimal, Decimal)> = PlHashMap::default();
+    // Summed under borrowed keys, in line order, then keyed by owned strings.
+    let mut our_tot: Tally<&str, Decimal> = Tally::default();
+    let mut by_vendor_ref: Tally<(&str, &str), (Decimal, Decimal)> = Tally::default();
     for l in ours {
-        *our_tot.entry(&l.currency).or_default() += l.amount;
-        by_vendor_ref
-            .entry((vendor_of(&l.item), &l.currency))
-            .or_default()
-            .0 += l.amount;
+        *our_tot.at(&l.currency) += l.amount;
+        by_vendor_ref.at((vendor_of(&l.item), &l.currency)).0 += l.amount;
     }
-    let mut their_tot: PlHashMap<&str, Decimal> = PlHashMap::default();
+    let mut their_tot: Tally<&str, Decimal> = Tally::default();
     for l in statement
         .lines
         .iter()
         .filter(|l| l.billing_period == period)
     {
-        *their_tot.entry(&l.currency).or_default() += l.amount;
+        *their_tot.at(&l.currency) += l.amount;
         let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-        by_vendor_ref
-            .entry((vendor_of(item), &l.currency))
-            .or_default()
-            .1 += l.amount;
+        by_vendor_ref.at((vendor_of(item), &l.currency)).1 += l.amount;
     }
-    let owned = |m: PlHashMap<&str, Decimal>| -> BTreeMap<String, Decimal> {
-        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    let owned = |m: Tally<&str, Decimal>| -> BTreeMap<String, Decimal> {
+        m.values
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     };
     let (our_tot, their_tot) = (owned(our_tot), owned(their_tot));
     let by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = by_vendor_ref
+        .values
         .into_iter()
         .map(|((v, c), x)| ((v.to_string(), c.to_string()), x))
         .collect();

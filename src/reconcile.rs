@@ -215,10 +215,10 @@ impl Tolerance {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    account_id: String,
-    item: String,
-    charge_type: String,
+struct Key<'k> {
+    account_id: &'k str,
+    item: &'k str,
+    charge_type: &'k str,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -235,6 +235,22 @@ struct Side<'a> {
     lines: usize,
     /// Amounts of the individual lines (purchases: one per package).
     amounts: Vec<Decimal>,
+}
+
+impl<'a> Side<'a> {
+    /// Add a later run of lines of the same key.
+    fn merge(&mut self, o: Side<'a>) {
+        add(&mut self.usage, o.usage);
+        add(&mut self.deducted, o.deducted);
+        add(&mut self.billed, o.billed);
+        self.refused += o.refused;
+        self.prices.extend(o.prices);
+        self.amount += o.amount;
+        self.currencies.extend(o.currencies);
+        self.line_ids.extend(o.line_ids);
+        self.lines += o.lines;
+        self.amounts.extend(o.amounts);
+    }
 }
 
 fn add(x: &mut Option<Decimal>, v: Option<Decimal>) {
@@ -260,50 +276,57 @@ pub fn reconcile(
     statement: &Statement,
     tolerance: &Tolerance,
 ) -> Vec<Discrepancy> {
-    // Vendor side first: duplicates by line id, in statement order.
+    // Vendor side first: duplicates by line id, in statement order. The
+    // ids are dealt into partitions by a hash and each partition finds its
+    // repeats (every occurrence after the first, in statement order) in
+    // parallel: the same lines as one pass over the statement.
     let mut out = Vec::new();
-    let mut seen_ids: PlHashSet<&str> = PlHashSet::default();
-    let mut their_lines: Vec<(&StatementLine, &str)> = Vec::new();
-    for l in statement
+    let lines: Vec<&StatementLine> = statement
         .lines
-        .iter()
+        .par_iter()
         .filter(|l| l.billing_period == period)
-    {
+        .collect();
+    let with_id: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].line_id.is_some())
+        .collect();
+    let id_of = |i: usize| lines[i].line_id.as_deref().unwrap_or_default();
+    let dealt = deal(&with_id, |&i| partition(id_of(i)));
+    let mut repeats: Vec<usize> = dealt
+        .into_par_iter()
+        .flat_map_iter(|part| {
+            let mut seen: PlHashSet<&str> =
+                PlHashSet::with_capacity_and_hasher(part.len(), Default::default());
+            part.into_iter()
+                .filter(|&i| !seen.insert(id_of(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    repeats.par_sort_unstable();
+    let mut repeats = repeats.into_iter().peekable();
+    let mut their_lines: Vec<(&StatementLine, &str)> = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
         let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-        if let Some(id) = l.line_id.as_deref() {
-            if !seen_ids.insert(id) {
-                out.push(duplicate(l, item, "the same vendor line id appears twice"));
-                continue;
-            }
+        if repeats.next_if_eq(&i).is_some() {
+            out.push(duplicate(l, item, "the same vendor line id appears twice"));
+        } else {
+            their_lines.push((l, item));
         }
-        their_lines.push((l, item));
     }
-    drop(seen_ids);
+    drop(lines);
 
     // Then per account: lines are dealt into partitions by a hash of their
     // account (each keeping its lines' order), compared in parallel, and
     // the differences sorted at the end: the same as one pass.
-    let part = |account: &str| {
-        // FNV-1a: any fixed hash will do, the result does not depend on it.
-        let h = account.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        (h % PARTITIONS as u64) as usize
-    };
-    let mut ours_in: Vec<Vec<&OurLine>> = vec![Vec::new(); PARTITIONS];
-    for l in ours {
-        ours_in[part(&l.account_id)].push(l);
-    }
-    let mut theirs_in: Vec<Vec<(&StatementLine, &str)>> = vec![Vec::new(); PARTITIONS];
-    for (l, item) in their_lines {
-        theirs_in[part(&l.account_id)].push((l, item));
-    }
+    let ours: Vec<&OurLine> = ours.iter().collect();
+    let ours_in = deal(&ours, |l| partition(&l.account_id));
+    let theirs_in = deal(&their_lines, |(l, _)| partition(&l.account_id));
+    drop(their_lines);
     let mut refused_in: Vec<Vec<&ExceptionRow>> = vec![Vec::new(); PARTITIONS];
     for e in exceptions
         .iter()
         .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
     {
-        refused_in[part(&e.account_id)].push(e);
+        refused_in[partition(&e.account_id)].push(e);
     }
     let found: Vec<Vec<Discrepancy>> = ours_in
         .into_par_iter()
@@ -334,6 +357,42 @@ pub fn reconcile(
 /// Account partitions compared in parallel by [`reconcile`].
 const PARTITIONS: usize = 64;
 
+/// The partition of a text (account or line id). FNV-1a: any fixed hash
+/// will do, the result does not depend on it.
+fn partition(s: &str) -> usize {
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h % PARTITIONS as u64) as usize
+}
+
+/// `items` dealt into [`PARTITIONS`] partitions by `part`, each keeping the
+/// items' order: dealt in parallel pieces, then each partition's share of
+/// every piece joined in piece order.
+fn deal<T: Copy + Send + Sync>(items: &[T], part: impl Fn(&T) -> usize + Sync) -> Vec<Vec<T>> {
+    let piece = (items.len() / (4 * rayon::current_num_threads())).max(1 << 14);
+    let pieces: Vec<Vec<Vec<T>>> = items
+        .par_chunks(piece)
+        .map(|c| {
+            let mut v = vec![Vec::new(); PARTITIONS];
+            for x in c {
+                v[part(x)].push(*x);
+            }
+            v
+        })
+        .collect();
+    (0..PARTITIONS)
+        .into_par_iter()
+        .map(|p| {
+            let mut out = Vec::with_capacity(pieces.iter().map(|v| v[p].len()).sum());
+            for v in &pieces {
+                out.extend_from_slice(&v[p]);
+            }
+            out
+        })
+        .collect()
+}
+
 /// The differences of one partition's accounts (unsorted).
 fn compare(
     period: &str,
@@ -346,11 +405,38 @@ fn compare(
     // Keyed by (account, item, charge type) borrowed from the lines: hash
     // maps, the keys sorted once at the end.
     type K<'k> = (&'k str, &'k str, &'k str);
-    let mut our: PlHashMap<K, Side> = PlHashMap::default();
+    // A run of lines with one key (the usual order) is summed in a side of
+    // its own and merged into the map when the key changes: one hash per
+    // run, not per line.
+    // Keys are kept in the order first met too (the order the differences
+    // are found in, before the final sort).
+    type Sides<'k> = (PlHashMap<K<'k>, Side<'k>>, Vec<K<'k>>);
+    fn flush<'k>((map, order): &mut Sides<'k>, run: Option<(K<'k>, Side<'k>)>) {
+        if let Some((k, s)) = run {
+            match map.get_mut(&k) {
+                Some(side) => side.merge(s),
+                None => {
+                    map.insert(k, s);
+                    order.push(k);
+                }
+            }
+        }
+    }
+    fn side_of<'k, 'r>(
+        map: &mut Sides<'k>,
+        run: &'r mut Option<(K<'k>, Side<'k>)>,
+        k: K<'k>,
+    ) -> &'r mut Side<'k> {
+        if run.as_ref().is_none_or(|(rk, _)| *rk != k) {
+            flush(map, run.take());
+            *run = Some((k, Side::default()));
+        }
+        &mut run.as_mut().expect("a run was just started").1
+    }
+    let mut our: Sides = Default::default();
+    let mut run = None;
     for l in ours {
-        let s = our
-            .entry((&l.account_id, &l.item, &l.charge_type))
-            .or_default();
+        let s = side_of(&mut our, &mut run, (&l.account_id, &l.item, &l.charge_type));
         add(&mut s.usage, Some(l.usage));
         add(&mut s.deducted, Some(l.deducted));
         add(&mut s.billed, Some(l.billed));
@@ -367,15 +453,15 @@ fn compare(
         s.lines += 1;
         s.amounts.push(l.amount);
     }
+    flush(&mut our, run);
     let mut refused: PlHashMap<(&str, &str), Decimal> = PlHashMap::default();
     for e in exceptions {
         *refused.entry((&e.account_id, &e.item)).or_default() += e.quantity;
     }
-    let mut theirs: PlHashMap<K, Side> = PlHashMap::default();
+    let mut theirs: Sides = Default::default();
+    let mut run = None;
     for &(l, item) in theirs_lines {
-        let s = theirs
-            .entry((&l.account_id, item, &l.charge_type))
-            .or_default();
+        let s = side_of(&mut theirs, &mut run, (&l.account_id, item, &l.charge_type));
         add(&mut s.usage, l.usage_quantity);
         add(&mut s.deducted, l.deducted_quantity);
         add(&mut s.billed, l.billed_quantity);
@@ -390,15 +476,18 @@ fn compare(
         s.lines += 1;
         s.amounts.push(l.amount);
     }
+    flush(&mut theirs, run);
 
-    let mut keys: Vec<&K> = our.keys().chain(theirs.keys()).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    // Every key once: ours in the order met, then the vendor's own.
+    let ((our, our_keys), (theirs, their_keys)) = (our, theirs);
+    let keys = our_keys
+        .iter()
+        .chain(their_keys.iter().filter(|k| !our.contains_key(*k)));
     for k in keys {
         let key = Key {
-            account_id: k.0.to_string(),
-            item: k.1.to_string(),
-            charge_type: k.2.to_string(),
+            account_id: k.0,
+            item: k.1,
+            charge_type: k.2,
         };
         let refused_here = refused.get(&(k.0, k.1)).copied();
         if let Some(d) = classify(
@@ -466,9 +555,9 @@ fn classify(
         let their_amount = t.map(|s| s.amount).unwrap_or_default();
         let cur = t.or(o).map(currency).unwrap_or_default();
         Discrepancy {
-            account_id: key.account_id.clone(),
-            item: key.item.clone(),
-            charge_type: key.charge_type.clone(),
+            account_id: key.account_id.to_string(),
+            item: key.item.to_string(),
+            charge_type: key.charge_type.to_string(),
             billing_period: period.to_string(),
             cycle_start: None,
             class: class.to_string(),

@@ -298,3 +298,48 @@ fn every_injected_fault_is_found_with_its_class_and_nothing_else() {
     assert_eq!(found, labels);
     let _ = Decimal::ZERO;
 }
+
+#[test]
+fn the_order_of_the_lines_does_not_change_what_is_found() {
+    // A purchase line three times (two repeats), with both sides' lines in
+    // their order, reversed, and interleaved (a key's lines apart).
+    let (lines, exceptions) = month();
+    let mut st = faults::clean_statement(&lines, "2026-10");
+    let p = line(&mut st, "st796", "purchase").clone();
+    st.push(p.clone());
+    st.push(p);
+    line(&mut st, "ia4161", "usage").amount += d("0.01");
+    let ours: Vec<OurLine> = lines.iter().map(OurLine::from_line).collect();
+    let find = |st: Vec<StatementLine>, ours: &[OurLine]| {
+        let statement = Statement {
+            lines: st,
+            ..Default::default()
+        };
+        reconcile::reconcile(
+            "2026-10",
+            ours,
+            &exceptions,
+            &statement,
+            &Tolerance::default(),
+        )
+    };
+    let base = find(st.clone(), &ours);
+    let classes: Vec<&str> = base.iter().map(|d| d.class.as_str()).collect();
+    assert_eq!(
+        classes,
+        vec!["amount_mismatch", "duplicate_charge", "duplicate_charge"],
+        "{base:#?}"
+    );
+    let (mut rev_st, mut rev_ours) = (st.clone(), ours.clone());
+    rev_st.reverse();
+    rev_ours.reverse();
+    assert_eq!(find(rev_st, &rev_ours), base);
+    fn interleave<T: Clone>(v: &[T]) -> Vec<T> {
+        v.iter()
+            .step_by(2)
+            .chain(v.iter().skip(1).step_by(2))
+            .cloned()
+            .collect()
+    }
+    assert_eq!(find(interleave(&st), &interleave(&ours)), base);
+}
