@@ -65,6 +65,8 @@ pub struct ExceptionDraft {
     pub row: ExceptionRow,
     /// Earliest refused event seen so far (time, event id), from wholly refused buckets.
     pub first: Option<(Micros, String)>,
+    /// The row key of `first`'s event when its id is yet to be read.
+    pub first_row: Option<i64>,
     pub partials: Vec<PartialBucket>,
 }
 
@@ -124,6 +126,7 @@ struct ExcAcc {
     quantity: Decimal,
     events: u64,
     first: Option<(Micros, String)>,
+    first_row: Option<i64>,
     partials: Vec<PartialBucket>,
     detail: String,
 }
@@ -373,6 +376,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 detail: e.detail,
             },
             first: e.first,
+            first_row: e.first_row,
             partials: e.partials,
         });
     }
@@ -450,6 +454,7 @@ fn refuse(
         quantity: Decimal::ZERO,
         events: 0,
         first: None,
+        first_row: None,
         partials: Vec::new(),
         detail: detail.to_string(),
     });
@@ -459,6 +464,7 @@ fn refuse(
         let cand = (b.first_time, b.first_event_id.clone());
         if e.first.as_ref().is_none_or(|f| cand < *f) {
             e.first = Some(cand);
+            e.first_row = b.first_row;
         }
     } else {
         e.partials.push(PartialBucket {
@@ -475,6 +481,21 @@ fn refuse(
 }
 
 impl ExceptionDraft {
+    /// The row key whose event id this exception will name, when it is yet
+    /// to be read: the exception holds one event, from a one-event bucket
+    /// whose id the reduction did not read.
+    pub fn wanted_row(&self) -> Option<i64> {
+        let unnamed = self.first.as_ref().is_some_and(|f| f.1.is_empty());
+        self.first_row.filter(|_| self.row.events == 1 && unnamed)
+    }
+
+    /// Name `first`'s event (the id of [`Self::wanted_row`]).
+    pub fn name_first(&mut self, id: &str) {
+        if let Some(f) = self.first.as_mut() {
+            f.1 = id.to_string();
+        }
+    }
+
     /// Fold in what the second pass found for this draft's partial buckets:
     /// `event_time` is the first refused event, `event_id` names it when it is
     /// the only one.
@@ -567,6 +588,7 @@ fn plain_exception(p: &Package, reason: &str, at: Micros, detail: String) -> Exc
             detail,
         },
         first: None,
+        first_row: None,
         partials: Vec::new(),
     }
 }

@@ -100,8 +100,12 @@ pub struct Bucket {
     pub first_time: Micros,
     /// The id of the bucket's event when it holds exactly one, else empty.
     /// Exceptions name an event only when exactly one is refused, so a wider
-    /// bucket's id is never needed (its first time is).
+    /// bucket's id is never needed (its first time is). Empty too when
+    /// `first_row` is given: the id is looked up only if an exception names it.
     pub first_event_id: String,
+    /// The row key of the bucket's event when it holds exactly one and its
+    /// id has not been read (the pipeline's buckets).
+    pub first_row: Option<i64>,
 }
 
 /// `invoice_lines` row.

@@ -28,7 +28,7 @@ use rust_decimal::prelude::*;
 use crate::catalog::{Catalog, Cycle, Measure};
 use crate::engine::{PartialBucket, PartialResolution};
 use crate::error::Result;
-use crate::ingest::{str_list, EventIds};
+use crate::ingest::str_list;
 use crate::model::{Bucket, Micros};
 use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
 
@@ -563,16 +563,16 @@ fn variant_code(pairs: &[Variant]) -> Expr {
 /// bucket's level and start. Where that cannot hold every bucket (a cut
 /// inside a second, or more accounts than the key has room for) the keys are
 /// the account id and two integers. A bucket keeps its smallest row key, not
-/// an id: the ids of one-event buckets are looked up afterwards in `ids`.
+/// an id: a one-event bucket carries its event's row key, whose id is read
+/// only if an exception names that event ([`crate::ingest::EventIds::lookup`]).
 pub fn reduce(
     usage: LazyFrame,
-    ids: &EventIds,
     variants: &DataFrame,
     catalog: &Catalog,
     period: &Period,
     cuts: &[Cut],
 ) -> Result<Vec<Bucket>> {
-    reduce_keyed(usage, ids, variants, catalog, period, cuts, true)
+    reduce_keyed(usage, variants, catalog, period, cuts, true)
 }
 
 /// What the group-by gave: per bucket, the account id, the item × pair
@@ -588,7 +588,6 @@ enum Grouped {
 /// [`reduce`]; with `packed` false, always on the account id and two integers.
 fn reduce_keyed(
     usage: LazyFrame,
-    ids: &EventIds,
     variants: &DataFrame,
     catalog: &Catalog,
     period: &Period,
@@ -727,21 +726,11 @@ fn reduce_keyed(
                 .into(),
         ));
     }
-    // The one event of each one-event bucket, by its row key.
-    let single: Vec<i64> = (0..df.height())
-        .filter(|&r| events.get(r) == Some(1))
-        .filter_map(|r| first_row.get(r))
-        .collect();
-    let grouped_s = started.elapsed().as_secs_f64();
-    let started = std::time::Instant::now();
-    let names = ids.lookup(single)?;
     tracing::info!(
         buckets = df.height(),
         packed = matches!(grouped, Grouped::Packed(..)),
-        one_event = names.len(),
-        group_by_s = grouped_s,
-        id_lookup_s = started.elapsed().as_secs_f64(),
-        "reduce: grouped, one-event ids looked up"
+        group_by_s = started.elapsed().as_secs_f64(),
+        "reduce: grouped"
     );
     let items = item_ids(catalog);
     let whole = df.column("_whole")?;
@@ -782,16 +771,8 @@ fn reduce_keyed(
                 w => (b0 + offset).div_euclid(w) * w - offset,
             };
             let n = events.get(r).unwrap_or(0) as u64;
-            let first_event_id = if n == 1 {
-                let row = first_row.get(r).unwrap_or(-1);
-                names.get(&row).cloned().ok_or_else(|| {
-                    crate::error::Error::Config(format!(
-                        "internal: no event id for usage row key {row}"
-                    ))
-                })?
-            } else {
-                String::new()
-            };
+            // The event's id is read only if an exception names it.
+            let first_row = if n == 1 { first_row.get(r) } else { None };
             let (region, resolution) = pairs[rr].clone();
             Ok(Bucket {
                 account_id: account.to_string(),
@@ -804,7 +785,8 @@ fn reduce_keyed(
                 quantity: (w + f).normalize(),
                 events: n,
                 first_time: first_t.get(r).unwrap_or(0),
-                first_event_id,
+                first_event_id: String::new(),
+                first_row,
             })
         })
         .collect()
@@ -957,6 +939,7 @@ fn resolve_batch(
 mod tests {
     use super::*;
     use crate::catalog::{Item, Postpaid, Product, Rounding};
+    use crate::ingest::EventIds;
 
     fn item(id: &str, measure: Measure, step: Option<&str>, cycle: Cycle) -> Item {
         Item {
@@ -1059,7 +1042,16 @@ mod tests {
             .unique(None, UniqueKeepStrategy::Any)
             .collect()
             .unwrap();
-        let mut b = reduce_keyed(u, &ids, &variants, cat, p, cuts, packed).unwrap();
+        let mut b = reduce_keyed(u, &variants, cat, p, cuts, packed).unwrap();
+        // One-event buckets carry their row; named here as an exception would be.
+        let rows = b.iter().filter_map(|x| x.first_row).collect();
+        let names = ids.lookup(rows).unwrap();
+        for x in &mut b {
+            assert_eq!(x.first_row.is_some(), x.events == 1);
+            if let Some(r) = x.first_row.take() {
+                x.first_event_id = names[&r].clone();
+            }
+        }
         b.sort_by(|x, y| (&x.item, x.start, &x.region).cmp(&(&y.item, y.start, &y.region)));
         b
     }

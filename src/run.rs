@@ -154,14 +154,7 @@ pub fn compute(
 ) -> Result<Month> {
     let cut_points = cuts(cat, &packages, &ing.accounts);
     let buckets = timings.time("reduce", || {
-        reduce::reduce(
-            ing.usage.clone(),
-            &ing.event_ids,
-            &ing.variants,
-            cat,
-            period,
-            &cut_points,
-        )
+        reduce::reduce(ing.usage.clone(), &ing.variants, cat, period, &cut_points)
     })?;
 
     // Buckets come unordered: accounts are gathered by hash, then sorted.
@@ -226,6 +219,15 @@ pub fn compute(
         }
     })?;
     let resolved = timings.time("refine_exceptions", || {
+        // The ids of the one-event buckets exceptions name (read now, for
+        // them only), then the second pass.
+        let rows: Vec<i64> = drafts.iter().filter_map(|d| d.wanted_row()).collect();
+        let names = ing.event_ids.lookup(rows)?;
+        for d in &mut drafts {
+            if let Some(id) = d.wanted_row().and_then(|r| names.get(&r)) {
+                d.name_first(id);
+            }
+        }
         reduce::resolve_partials(ing.usage.clone(), cat, period, &partials)
     })?;
     // `resolved` is in the order the partials were collected above.

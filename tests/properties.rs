@@ -56,6 +56,7 @@ prop_compose! {
             events: 1,
             first_time: start,
             first_event_id: format!("e{hour}"),
+            first_row: None,
         }
     }
 }

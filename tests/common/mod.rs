@@ -106,6 +106,7 @@ pub fn bucket(
         events,
         first_time: s,
         first_event_id: format!("{account}-{item}-{start}"),
+        first_row: None,
     }
 }
 
