@@ -61,46 +61,162 @@ pub struct Cut {
     pub at: Micros,
 }
 
-/// Per-item parameters as a small frame joined onto the events.
-fn item_params(catalog: &Catalog) -> Result<DataFrame> {
-    let mut ids = Vec::new();
-    let mut measure = Vec::new();
-    let mut step = Vec::new();
-    let mut preview = Vec::new();
-    let mut region: Vec<Option<String>> = Vec::new();
-    for p in &catalog.products {
-        for i in &p.items {
-            ids.push(i.id.clone());
-            region.push(p.default_region.clone());
-            measure.push(
-                match i.measure {
-                    Measure::Count | Measure::Quantity | Measure::Tokens => "quantity",
-                    Measure::InputPlusOutputSeconds => "in_out",
-                    Measure::InputSeconds => "in",
-                    Measure::OutputSeconds => "out",
-                }
-                .to_string(),
-            );
-            // Steps are validated positive decimals with at most 6 places.
-            let s = i
-                .rounding
-                .as_ref()
-                .and_then(|r| (r.step * Decimal::from(MICRO)).to_i64())
-                .unwrap_or(0);
-            step.push(s);
-            preview.push(i.free_when_preview);
+/// How an item's billable measure is read from an event.
+#[derive(Clone, Copy, PartialEq)]
+enum Read {
+    Quantity,
+    InPlusOut,
+    In,
+    Out,
+}
+
+/// Per-item parameters by catalog index (`_ic`), looked up per event by
+/// elementwise expressions (no join, which would copy every column).
+struct ItemTable {
+    codes: PlHashMap<String, i64>,
+    read: Vec<Read>,
+    /// Per-task rounding step in micro-units (0: none).
+    step: Vec<i64>,
+    free_preview: Vec<bool>,
+    cycle_w: Vec<i64>,
+    default_region: Vec<Option<String>>,
+}
+
+impl ItemTable {
+    fn new(catalog: &Catalog) -> std::sync::Arc<ItemTable> {
+        let mut t = ItemTable {
+            codes: PlHashMap::default(),
+            read: Vec::new(),
+            step: Vec::new(),
+            free_preview: Vec::new(),
+            cycle_w: item_cycles(catalog),
+            default_region: Vec::new(),
+        };
+        for p in &catalog.products {
+            for i in &p.items {
+                let n = t.codes.len() as i64;
+                t.codes.entry(i.id.clone()).or_insert(n);
+                t.default_region.push(p.default_region.clone());
+                t.read.push(match i.measure {
+                    Measure::Count | Measure::Quantity | Measure::Tokens => Read::Quantity,
+                    Measure::InputPlusOutputSeconds => Read::InPlusOut,
+                    Measure::InputSeconds => Read::In,
+                    Measure::OutputSeconds => Read::Out,
+                });
+                // Steps are validated positive decimals with at most 6 places.
+                t.step.push(
+                    i.rounding
+                        .as_ref()
+                        .and_then(|r| (r.step * Decimal::from(MICRO)).to_i64())
+                        .unwrap_or(0),
+                );
+                t.free_preview.push(i.free_when_preview);
+            }
+        }
+        std::sync::Arc::new(t)
+    }
+
+    /// The billable micro-units of one event of item `ic`: the item's
+    /// measure, rounded up to its per-task step, zero for a preview call
+    /// of an item whose previews are free; null when the measure is.
+    fn billable(
+        &self,
+        ic: usize,
+        quantity: Option<i64>,
+        input: Option<i64>,
+        output: Option<i64>,
+        preview: Option<bool>,
+    ) -> Option<i64> {
+        let (inp, outp) = (input.unwrap_or(0), output.unwrap_or(0));
+        let m = match self.read[ic] {
+            Read::Quantity => quantity,
+            Read::InPlusOut => Some(inp + outp),
+            Read::In => Some(inp),
+            Read::Out => Some(outp),
+        };
+        let step = self.step[ic];
+        let rounded = match step {
+            s if s > 0 => m.map(|m| (m + s - 1).div_euclid(s) * s),
+            _ => m,
+        };
+        if self.free_preview[ic] && preview == Some(true) {
+            Some(0)
+        } else {
+            rounded
         }
     }
-    let codes: Vec<i64> = (0..ids.len() as i64).collect();
-    Ok(df!(
-        "item" => ids,
-        "_ic" => codes,
-        "_measure" => measure,
-        "_step" => step,
-        "_free_preview" => preview,
-        "_cycle_w" => item_cycles(catalog),
-        "_default_region" => region,
-    )?)
+}
+
+/// The item's catalog index (`_ic`) of each event; null for an item the
+/// catalog does not list.
+fn item_code(t: std::sync::Arc<ItemTable>) -> Expr {
+    col("item").map(
+        move |c| {
+            let codes: Int64Chunked = c
+                .str()?
+                .iter()
+                .map(|v| v.and_then(|s| t.codes.get(s).copied()))
+                .collect();
+            Ok(codes.with_name("_ic".into()).into_column())
+        },
+        |_, _| Ok(Field::new("_ic".into(), DataType::Int64)),
+    )
+}
+
+/// Billable measure per event in micro-units ([`ItemTable::billable`]).
+fn billable_micro(t: std::sync::Arc<ItemTable>) -> Expr {
+    col("_ic").map_many(
+        move |c: &mut [Column]| {
+            let (ic, q) = (c[0].i64()?, c[1].i64()?);
+            let (inp, outp, preview) = (c[2].i64()?, c[3].i64()?, c[4].bool()?);
+            let m: Int64Chunked = ic
+                .iter()
+                .zip(q.iter())
+                .zip(inp.iter().zip(outp.iter()).zip(preview.iter()))
+                .map(|((ic, q), ((i, o), p))| t.billable(ic? as usize, q, i, o, p))
+                .collect();
+            Ok(m.with_name("_m".into()).into_column())
+        },
+        &[
+            col("quantity_micro"),
+            col("input_micro"),
+            col("output_micro"),
+            col("preview_only"),
+        ],
+        |_, _| Ok(Field::new("_m".into(), DataType::Int64)),
+    )
+}
+
+/// Each event's item's cycle width (`_cycle_w`).
+fn cycle_width(t: std::sync::Arc<ItemTable>) -> Expr {
+    col("_ic").map(
+        move |c| {
+            let w: Int64Chunked = c
+                .i64()?
+                .iter()
+                .map(|ic| ic.map(|ic| t.cycle_w[ic as usize]))
+                .collect();
+            Ok(w.with_name("_cycle_w".into()).into_column())
+        },
+        |_, _| Ok(Field::new("_cycle_w".into(), DataType::Int64)),
+    )
+}
+
+/// Each event's region, its product's default where it has none.
+fn region_or_default(t: std::sync::Arc<ItemTable>) -> Expr {
+    col("region").map_many(
+        move |c: &mut [Column]| {
+            let (region, ic) = (c[0].str()?, c[1].i64()?);
+            let filled: StringChunked = region
+                .iter()
+                .zip(ic.iter())
+                .map(|(r, ic)| r.or_else(|| t.default_region[ic? as usize].as_deref()))
+                .collect();
+            Ok(filled.with_name("region".into()).into_column())
+        },
+        &[col("_ic")],
+        |_, _| Ok(Field::new("region".into(), DataType::String)),
+    )
 }
 
 /// The catalog's item ids, in the order of their `_ic` codes.
@@ -159,49 +275,32 @@ fn variant_list(variants: &DataFrame, catalog: &Catalog) -> Result<Vec<Variant>>
     Ok(set.into_iter().collect())
 }
 
-/// Billable measure per event in micro-units, after per-task rounding and the
-/// preview-only rule. Expects the item parameters joined on.
-fn billable_micro() -> Expr {
-    let qty = col("quantity_micro");
-    let inp = col("input_micro").fill_null(lit(0i64));
-    let outp = col("output_micro").fill_null(lit(0i64));
-    let m = when(col("_measure").eq(lit("in_out")))
-        .then(inp.clone() + outp.clone())
-        .when(col("_measure").eq(lit("in")))
-        .then(inp)
-        .when(col("_measure").eq(lit("out")))
-        .then(outp)
-        .otherwise(qty);
-    let step = col("_step");
-    let rounded = when(step.clone().gt(lit(0i64)))
-        .then((m.clone() + step.clone() - lit(1i64)).floor_div(step.clone()) * step)
-        .otherwise(m);
-    when(col("_free_preview").and(col("preview_only")))
-        .then(lit(0i64))
-        .otherwise(rounded)
-}
-
-/// Successful events with the item parameters, billable micro-units (`_m`)
-/// and local time (`_local`) attached.
-fn prepared(usage: LazyFrame, catalog: &Catalog, period: &Period) -> Result<LazyFrame> {
-    let params = item_params(catalog)?.lazy();
+/// Successful events of catalog items with their item's index (`_ic`),
+/// billable micro-units (`_m`), local time (`_local`) and cycle width
+/// (`_cycle_w`); with `fill_region`, `region` is the product's default where
+/// the event has none (the reduction reads the default in [`variant_code`]
+/// instead, without copying the column).
+fn prepared(
+    usage: LazyFrame,
+    items: &std::sync::Arc<ItemTable>,
+    period: &Period,
+    fill_region: bool,
+) -> LazyFrame {
     let offset = i64::from(period.offset) * MICRO;
-    Ok(usage
+    let lf = usage
         .filter(col("success"))
-        .join(
-            params,
-            [col("item")],
-            [col("item")],
-            JoinArgs::new(JoinType::Inner),
-        )
+        .with_column(item_code(items.clone()).alias("_ic"))
+        .filter(col("_ic").is_not_null())
         .with_columns([
-            billable_micro().alias("_m"),
+            billable_micro(items.clone()).alias("_m"),
             (col("t") + lit(offset)).alias("_local"),
-            // Rows with no region are priced in the product's default region.
-            col("region")
-                .fill_null(col("_default_region"))
-                .alias("region"),
-        ]))
+            cycle_width(items.clone()).alias("_cycle_w"),
+        ]);
+    if fill_region {
+        lf.with_column(region_or_default(items.clone()).alias("region"))
+    } else {
+        lf
+    }
 }
 
 /// Seeds of the pair-key hashes (any fixed values; see [`pair_key`]).
@@ -513,9 +612,10 @@ fn packed_key(
 /// The error [`packed_key`] stops the scan with when a key does not fit.
 const PACKED_KEY_FULL: &str = "reckon: the packed bucket key is full";
 
-/// The `_rr` code of each event's `(region, resolution)`: its index in the
-/// pairs of [`variant_list`] (null if absent, which the caller reports).
-fn variant_code(pairs: &[Variant]) -> Expr {
+/// The `_rr` code of each event's `(region, resolution)`, a null region
+/// read as its product's default: its index in the pairs of
+/// [`variant_list`] (null if absent, which the caller reports).
+fn variant_code(pairs: &[Variant], items: std::sync::Arc<ItemTable>) -> Expr {
     // Region, then the few resolutions of that region.
     let mut by_region: PlHashMap<Option<String>, Vec<(Option<String>, i64)>> = PlHashMap::default();
     for (k, (region, resolution)) in pairs.iter().enumerate() {
@@ -531,11 +631,14 @@ fn variant_code(pairs: &[Variant]) -> Expr {
         .collect();
     col("region").map_many(
         move |c: &mut [Column]| {
-            let (regions, resolutions) = (c[0].str()?, c[1].str()?);
+            let (regions, resolutions, ic) = (c[0].str()?, c[1].str()?, c[2].i64()?);
             let codes: Int64Chunked = regions
                 .iter()
                 .zip(resolutions.iter())
-                .map(|(region, resolution)| {
+                .zip(ic.iter())
+                .map(|((region, resolution), ic)| {
+                    // No region: the product's default.
+                    let region = region.or_else(|| items.default_region[ic? as usize].as_deref());
                     let of_region = match region {
                         Some(r) => by_region.get(r)?,
                         None => &nulls,
@@ -548,7 +651,7 @@ fn variant_code(pairs: &[Variant]) -> Expr {
                 .collect();
             Ok(codes.with_name("_rr".into()).into_column())
         },
-        &[col("resolution")],
+        &[col("resolution"), col("_ic")],
         |_, _| Ok(Field::new("_rr".into(), DataType::Int64)),
     )
 }
@@ -598,7 +701,9 @@ fn reduce_keyed(
     let pstart_local = period.start() + offset;
     let period_len = period.end() - period.start();
     let pairs = variant_list(variants, catalog)?;
-    let lf = prepared(usage, catalog, period)?.with_column(variant_code(&pairs).alias("_rr"));
+    let items = ItemTable::new(catalog);
+    let lf = prepared(usage, &items, period, false)
+        .with_column(variant_code(&pairs, items.clone()).alias("_rr"));
     let cuts = pair_cuts(cuts, period, catalog);
 
     let whole = col("_m").floor_div(lit(MICRO));
@@ -874,9 +979,10 @@ fn resolve_batch(
                 .is_in(accounts, false)
                 .and(col("item").is_in(items, false)),
         ),
-        catalog,
+        &ItemTable::new(catalog),
         period,
-    )?
+        true,
+    )
     .with_column(pair_key().alias("_pk"))
     .join(
         table,
@@ -1218,6 +1324,48 @@ mod tests {
                 ("calls", Some("eu"), Some("720p"), 1, "b"),
                 ("mins", Some("ap-x"), None, 2, ""),
             ]
+        );
+    }
+
+    #[test]
+    fn billable_units_follow_the_measure_step_and_preview_rule() {
+        let mut cat = catalog();
+        cat.products[0].items[0].free_when_preview = true;
+        cat.products[0].items.push(item(
+            "outs",
+            Measure::OutputSeconds,
+            Some("0.5"),
+            Cycle::Day,
+        ));
+        let t = ItemTable::new(&cat);
+        let (calls, mins, outs) = (t.codes["calls"] as usize, t.codes["mins"] as usize, 2);
+        assert_eq!(t.codes["outs"], 2);
+        // A count: the quantity as it is; a preview call of a free-preview item is free.
+        assert_eq!(
+            t.billable(calls, Some(3 * MICRO), None, None, None),
+            Some(3 * MICRO)
+        );
+        assert_eq!(
+            t.billable(calls, Some(3 * MICRO), None, None, Some(true)),
+            Some(0)
+        );
+        assert_eq!(
+            t.billable(calls, Some(3 * MICRO), None, None, Some(false)),
+            Some(3 * MICRO)
+        );
+        assert_eq!(t.billable(calls, None, None, None, None), None);
+        // Input + output seconds, up to the next whole minute (113 s -> 120 s).
+        let s = |x: i64| x * MICRO;
+        assert_eq!(
+            t.billable(mins, None, Some(s(90)), Some(s(23)), None),
+            Some(s(120))
+        );
+        assert_eq!(t.billable(mins, None, Some(s(60)), None, None), Some(s(60)));
+        assert_eq!(t.billable(mins, None, None, None, None), Some(0));
+        // Output seconds only, up to the next half second; previews paid.
+        assert_eq!(
+            t.billable(outs, None, Some(s(9)), Some(1_200_000), Some(true)),
+            Some(1_500_000)
         );
     }
 
