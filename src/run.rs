@@ -388,10 +388,10 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     let recon = match &opts.statement {
         Some(path) => Some(timings.time("reconcile", || {
             let ours: Vec<_> = std::mem::take(&mut month.lines)
-                .into_iter()
+                .into_par_iter()
                 .map(crate::reconcile::OurLine::from_owned)
                 .collect();
-            crate::recon_run::reconcile_into(
+            let summary = crate::recon_run::reconcile_into(
                 &staging,
                 &cat,
                 &period.label(),
@@ -401,7 +401,10 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
                 path,
                 &opts.statement_map,
                 &opts.tolerance,
-            )
+            );
+            // Millions of small strings: freed on both cores.
+            ours.into_par_iter().for_each(drop);
+            summary
         })?),
         None => None,
     };
