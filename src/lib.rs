@@ -21,3 +21,4 @@ pub mod reduce;
 pub mod report;
 pub mod run;
 pub mod statement;
+pub mod tally;

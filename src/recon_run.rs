@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::PlHashMap;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -16,6 +15,7 @@ use crate::model::ExceptionRow;
 use crate::output::{Col, Staging, Table, MONEY_SCALE, PRICE_SCALE, QTY_SCALE};
 use crate::recon_model::{Discrepancy, Statement};
 use crate::reconcile::{self, OurLine, Tolerance};
+use crate::tally::Tally;
 
 /// What a reconciliation found, for the summary line and the exit code.
 #[derive(Debug, Clone, Serialize)]
@@ -36,43 +36,6 @@ pub struct ReconSummary {
 /// The vendor an item id belongs to (`tencent`, `alibaba`).
 fn vendor_of(item: &str) -> &str {
     item.split('.').next().unwrap_or("")
-}
-
-/// Sums by a few keys (currencies, vendors) over many lines: the key of a
-/// run of lines is looked up once, and each sum takes its values in line
-/// order (the same arithmetic as one hash look-up per line).
-struct Tally<K, V> {
-    index: PlHashMap<K, usize>,
-    values: Vec<(K, V)>,
-    last: Option<(K, usize)>,
-}
-
-impl<K, V> Default for Tally<K, V> {
-    fn default() -> Self {
-        Tally {
-            index: PlHashMap::default(),
-            values: Vec::new(),
-            last: None,
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Copy, V: Default> Tally<K, V> {
-    fn at(&mut self, k: K) -> &mut V {
-        let i = match self.last {
-            Some((last, i)) if last == k => i,
-            _ => {
-                let values = &mut self.values;
-                let i = *self.index.entry(k).or_insert_with(|| {
-                    values.push((k, V::default()));
-                    values.len() - 1
-                });
-                self.last = Some((k, i));
-                i
-            }
-        };
-        &mut self.values[i].1
-    }
 }
 
 /// Read the statement, reconcile and write the outputs into `staging`.

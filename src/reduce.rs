@@ -825,7 +825,10 @@ fn reduce_keyed(
             _ => None,
         }
     };
-    if (0..df.height()).any(|r| bucket_key(r).is_none()) {
+    if (0..df.height())
+        .into_par_iter()
+        .any(|r| bucket_key(r).is_none())
+    {
         return Err(crate::error::Error::Config(
             "internal: a usage row's account or (region, resolution) is missing from the keys read"
                 .into(),
@@ -844,9 +847,28 @@ fn reduce_keyed(
         _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
     };
     let cycles = item_cycles(catalog);
-    (0..df.height())
+    // The buckets an account at a time (accounts in no particular order),
+    // so the per-account stage looks each account up once.
+    let mut order: Vec<(i64, usize)> = match (&grouped, &key) {
+        (Grouped::Packed(pack, _, instants), Some(k)) => (0..df.height())
+            .into_par_iter()
+            .map(|r| {
+                let a = match pack.parts(k.get(r).unwrap_or(0)) {
+                    Ok((a, ..)) => a,
+                    Err((g, ..)) => instants.get(g as usize).map_or(-1, |x| x.0),
+                };
+                (a, r)
+            })
+            .collect(),
+        _ => (0..df.height()).map(|r| (0, r)).collect(),
+    };
+    match &acc {
+        Some(a) => order.par_sort_by_key(|&(_, r)| a.get(r)),
+        None => order.par_sort_unstable(),
+    }
+    order
         .into_par_iter()
-        .map(|r| {
+        .map(|(_, r)| {
             let w = match &narrow {
                 Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
                 None => {

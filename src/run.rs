@@ -17,6 +17,7 @@ use crate::output::{Col, Staging, Table, MONEY_SCALE, PRICE_SCALE, QTY_SCALE};
 use crate::period::Period;
 use crate::policy::Policy;
 use crate::reduce::{self, Cut};
+use crate::tally::Tally;
 
 /// What a run needs.
 #[derive(Debug, Clone)]
@@ -157,30 +158,37 @@ pub fn compute(
         reduce::reduce(ing.usage.clone(), &ing.variants, cat, period, &cut_points)
     })?;
 
-    // Buckets come unordered: accounts are gathered by hash, then sorted.
-    let mut index: PlHashMap<String, usize> = PlHashMap::default();
-    let mut inputs: Vec<AccountInput> = Vec::new();
-    for b in buckets {
-        account(&mut index, &mut inputs, &b.account_id)
-            .buckets
-            .push(b);
-    }
-    for p in packages {
-        account(&mut index, &mut inputs, &p.account_id)
-            .packages
-            .push(p);
-    }
-    for s in &ing.accounts {
-        account(&mut index, &mut inputs, &s.account_id)
-            .settings
-            .push(s.clone());
-    }
-    for s in &ing.subscriptions {
-        account(&mut index, &mut inputs, &s.account_id)
-            .subscriptions
-            .push(s.clone());
-    }
-    inputs.par_sort_unstable_by(|a, b| a.account_id.cmp(&b.account_id));
+    // Buckets come an account at a time (in no particular order of
+    // accounts): each run is looked up once, then the accounts are sorted.
+    let inputs = timings.time("gather_accounts", || {
+        let mut index: PlHashMap<String, usize> = PlHashMap::default();
+        let mut inputs: Vec<AccountInput> = Vec::new();
+        let mut at = |id: &str, last: &mut usize, inputs: &mut Vec<AccountInput>| {
+            if inputs.get(*last).is_none_or(|a| a.account_id != id) {
+                *last = account(&mut index, inputs, id);
+            }
+            *last
+        };
+        let mut last = usize::MAX;
+        for b in buckets {
+            let i = at(&b.account_id, &mut last, &mut inputs);
+            inputs[i].buckets.push(b);
+        }
+        for p in packages {
+            let i = at(&p.account_id, &mut last, &mut inputs);
+            inputs[i].packages.push(p);
+        }
+        for s in &ing.accounts {
+            let i = at(&s.account_id, &mut last, &mut inputs);
+            inputs[i].settings.push(s.clone());
+        }
+        for s in &ing.subscriptions {
+            let i = at(&s.account_id, &mut last, &mut inputs);
+            inputs[i].subscriptions.push(s.clone());
+        }
+        inputs.par_sort_unstable_by(|a, b| a.account_id.cmp(&b.account_id));
+        Ok(inputs)
+    })?;
 
     let ctx = Context {
         catalog: cat,
@@ -231,42 +239,47 @@ pub fn compute(
         reduce::resolve_partials(ing.usage.clone(), cat, period, &partials)
     })?;
     // `resolved` is in the order the partials were collected above.
-    let mut resolved = resolved.into_iter();
-    month.exceptions.reserve_exact(drafts.len());
-    for e in drafts {
-        let found: Vec<_> = resolved.by_ref().take(e.partials.len()).collect();
-        month.exceptions.push(e.finish(&found));
-    }
-    month
-        .exceptions
-        .extend(unknown_item_exceptions(&ing.unknown_items)?);
-    month.exceptions.sort_by(|a, b| {
-        (
-            &a.account_id,
-            &a.item,
-            a.event_time,
-            &a.reason,
-            &a.package_id,
-        )
-            .cmp(&(
-                &b.account_id,
-                &b.item,
-                b.event_time,
-                &b.reason,
-                &b.package_id,
-            ))
-    });
-    month.invoices = invoices(&month.lines);
+    // The exceptions finished and sorted, the invoices summed.
+    timings.time("finish_month", || {
+        let mut resolved = resolved.into_iter();
+        month.exceptions.reserve_exact(drafts.len());
+        for e in drafts {
+            let found: Vec<_> = resolved.by_ref().take(e.partials.len()).collect();
+            month.exceptions.push(e.finish(&found));
+        }
+        month
+            .exceptions
+            .extend(unknown_item_exceptions(&ing.unknown_items)?);
+        month.exceptions.par_sort_by(|a, b| {
+            (
+                &a.account_id,
+                &a.item,
+                a.event_time,
+                &a.reason,
+                &a.package_id,
+            )
+                .cmp(&(
+                    &b.account_id,
+                    &b.item,
+                    b.event_time,
+                    &b.reason,
+                    &b.package_id,
+                ))
+        });
+        month.invoices = invoices(&month.lines);
+        Ok(())
+    })?;
     Ok(month)
 }
 
-/// The input of account `id`, added (in `inputs`, its index in `index`) when new.
-fn account<'a>(
+/// The index in `inputs` of account `id`'s input, added (its index in
+/// `index`) when new.
+fn account(
     index: &mut PlHashMap<String, usize>,
-    inputs: &'a mut Vec<AccountInput>,
+    inputs: &mut Vec<AccountInput>,
     id: &str,
-) -> &'a mut AccountInput {
-    let i = match index.get(id) {
+) -> usize {
+    match index.get(id) {
         Some(&i) => i,
         None => {
             inputs.push(AccountInput {
@@ -276,8 +289,7 @@ fn account<'a>(
             index.insert(id.to_string(), inputs.len() - 1);
             inputs.len() - 1
         }
-    };
-    &mut inputs[i]
+    }
 }
 
 fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<ExceptionRow>> {
@@ -311,28 +323,34 @@ fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<Except
 
 /// Sum lines into one invoice per account and currency.
 pub fn invoices(lines: &[InvoiceLine]) -> Vec<InvoiceRow> {
-    let mut m: BTreeMap<(String, String), InvoiceRow> = BTreeMap::new();
+    // Summed in line order under borrowed keys (a run of lines of one
+    // account and currency looked up once), then sorted by key.
+    // [usage, purchase, subscription, refund, total]
+    let mut m: Tally<(&str, &str), [Decimal; 5]> = Tally::default();
     for l in lines {
-        let r = m
-            .entry((l.account_id.clone(), l.currency.clone()))
-            .or_insert_with(|| InvoiceRow {
-                account_id: l.account_id.clone(),
-                currency: l.currency.clone(),
-                usage_amount: Decimal::ZERO,
-                purchase_amount: Decimal::ZERO,
-                subscription_amount: Decimal::ZERO,
-                refund_amount: Decimal::ZERO,
-                total: Decimal::ZERO,
-            });
-        match l.charge_type.as_str() {
-            "usage" => r.usage_amount += l.amount,
-            "purchase" => r.purchase_amount += l.amount,
-            "subscription" => r.subscription_amount += l.amount,
-            _ => r.refund_amount += l.amount,
-        }
-        r.total += l.amount;
+        let r = m.at((&l.account_id, &l.currency));
+        let k = match l.charge_type.as_str() {
+            "usage" => 0,
+            "purchase" => 1,
+            "subscription" => 2,
+            _ => 3,
+        };
+        r[k] += l.amount;
+        r[4] += l.amount;
     }
-    m.into_values().collect()
+    let mut rows = m.values;
+    rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows.into_iter()
+        .map(|((account, currency), [u, p, s, r, t])| InvoiceRow {
+            account_id: account.to_string(),
+            currency: currency.to_string(),
+            usage_amount: u,
+            purchase_amount: p,
+            subscription_amount: s,
+            refund_amount: r,
+            total: t,
+        })
+        .collect()
 }
 
 /// `reckon run`: the whole month, written atomically.
