@@ -1958,24 +1958,35 @@ fn duplicate_rows(table: &Table, occurrences: &DataFrame) -> Result<(DataFrame, 
 // Small tables
 // ---------------------------------------------------------------------------
 
-/// One collected row of a small table: text, parsed values and reasons by field.
-struct Row {
+/// One collected row of a small table: text (borrowed from the collected
+/// frame), parsed values and reasons by field, in field order (a dozen
+/// fields: a short list, not a map, per row).
+struct Row<'a> {
     file: String,
     row: i64,
-    text: BTreeMap<&'static str, Option<String>>,
-    time: BTreeMap<&'static str, Option<Micros>>,
-    boolean: BTreeMap<&'static str, Option<bool>>,
-    reason: BTreeMap<&'static str, Option<String>>,
+    text: Vec<(&'static str, Option<&'a str>)>,
+    time: Vec<(&'static str, Option<Micros>)>,
+    boolean: Vec<(&'static str, Option<bool>)>,
+    reason: Vec<(&'static str, Option<&'a str>)>,
 }
 
-impl Row {
+/// The value of field `k` in a row's list.
+fn field<T: Copy>(v: &[(&'static str, Option<T>)], k: &str) -> Option<Option<T>> {
+    v.iter().find(|(n, _)| *n == k).map(|(_, x)| *x)
+}
+
+impl Row<'_> {
     /// The text of a field (null when absent or blank).
     fn s(&self, k: &str) -> Option<String> {
-        self.text.get(k).cloned().flatten()
+        field(&self.text, k).flatten().map(str::to_string)
     }
     /// Whether a field passed its own check.
     fn ok(&self, k: &str) -> bool {
-        self.reason.get(k).is_some_and(|r| r.is_none())
+        field(&self.reason, k).is_some_and(|r| r.is_none())
+    }
+    /// The flag of a boolean field (null when absent or unreadable).
+    fn boolean(&self, k: &str) -> Option<bool> {
+        field(&self.boolean, k).flatten()
     }
     /// The exact decimal of a field that passed its check.
     fn dec(&self, k: &str) -> Option<Decimal> {
@@ -1986,9 +1997,7 @@ impl Row {
     }
     /// The instant of a field that passed its check.
     fn time(&self, k: &str) -> Option<Micros> {
-        self.ok(k)
-            .then(|| self.time.get(k).copied().flatten())
-            .flatten()
+        self.ok(k).then(|| field(&self.time, k).flatten()).flatten()
     }
     /// The text of a field that passed its check.
     fn good(&self, k: &str) -> Option<String> {
@@ -2032,46 +2041,36 @@ fn small_table<T>(
         .map_err(|e| table.read_error(e))?;
     let fidx = df.column(FIDX)?.i64()?;
     let idx = df.column(IDX)?.i64()?;
-    let mut texts = BTreeMap::new();
-    let mut reasons = BTreeMap::new();
-    let mut times = BTreeMap::new();
-    let mut bools = BTreeMap::new();
+    let mut texts = Vec::new();
+    let mut reasons = Vec::new();
+    let mut times = Vec::new();
+    let mut bools = Vec::new();
     for fld in fields {
-        texts.insert(fld.name, df.column(fld.name)?.str()?);
-        reasons.insert(fld.name, df.column(&r(fld.name))?.str()?);
+        texts.push((fld.name, df.column(fld.name)?.str()?));
+        reasons.push((fld.name, df.column(&r(fld.name))?.str()?));
         match fld.kind {
-            Kind::Time => {
-                times.insert(fld.name, df.column(&t(fld.name))?.i64()?);
-            }
-            Kind::Bool => {
-                bools.insert(fld.name, df.column(&b(fld.name))?.bool()?);
-            }
+            Kind::Time => times.push((fld.name, df.column(&t(fld.name))?.i64()?)),
+            Kind::Bool => bools.push((fld.name, df.column(&b(fld.name))?.bool()?)),
             Kind::Text | Kind::Dec => {}
         }
     }
     let mut out = Vec::new();
     let mut rejected = 0u64;
-    let mut seen: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    let mut seen: PlHashMap<String, (String, i64)> = PlHashMap::default();
     for i in 0..df.height() {
         let (file, line) = table.locate(fidx.get(i).unwrap_or(0), idx.get(i).unwrap_or(0));
         let row = Row {
             file,
             row: line,
-            text: texts
-                .iter()
-                .map(|(k, c)| (*k, c.get(i).map(str::to_string)))
-                .collect(),
+            text: texts.iter().map(|(k, c)| (*k, c.get(i))).collect(),
             time: times.iter().map(|(k, c)| (*k, c.get(i))).collect(),
             boolean: bools.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-            reason: reasons
-                .iter()
-                .map(|(k, c)| (*k, c.get(i).map(str::to_string)))
-                .collect(),
+            reason: reasons.iter().map(|(k, c)| (*k, c.get(i))).collect(),
         };
         let mut rej: RowRejects = row
             .reason
             .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (*k, v)))
+            .filter_map(|(k, v)| v.map(|v| (*k, v.to_string())))
             .collect();
         let built = build(&row, &mut rej).filter(|_| rej.is_empty());
         if let Some(x) = &built {
@@ -2238,7 +2237,7 @@ fn account_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Account
     Some(AccountSetting {
         account_id: row.good("account_id")?,
         product: product?,
-        postpaid_enabled: row.boolean.get("postpaid_enabled").copied().flatten(),
+        postpaid_enabled: row.boolean("postpaid_enabled"),
         billing_mode: mode,
         suspended_from: from,
         suspended_until: until,
