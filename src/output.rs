@@ -646,6 +646,19 @@ pub(crate) fn put(buf: &mut Vec<u8>, args: std::fmt::Arguments) {
     buf.write_fmt(args).expect("writing to memory");
 }
 
+/// Whether a cell holds `,`, `"`, CR or LF: 16 bytes at a time without an
+/// early exit inside a block, which the compiler turns into vector compares.
+fn needs_quotes(b: &[u8]) -> bool {
+    let special = |c: u8| (c == b',') | (c == b'"') | (c == b'\n') | (c == b'\r');
+    let mut blocks = b.chunks_exact(16);
+    for block in &mut blocks {
+        if block.iter().fold(false, |a, &c| a | special(c)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&c| special(c))
+}
+
 /// A text cell as polars writes it: null as nothing, the empty string as
 /// `""`, quoted (with quotes doubled) when it holds `,`, `"`, CR or LF.
 pub fn push_text(buf: &mut Vec<u8>, s: Option<&str>) {
@@ -657,7 +670,7 @@ pub fn push_text(buf: &mut Vec<u8>, s: Option<&str>) {
         return;
     }
     let b = s.as_bytes();
-    if !b.iter().any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
+    if !needs_quotes(b) {
         buf.extend_from_slice(b);
         return;
     }
@@ -887,5 +900,17 @@ mod tests {
         assert_eq!(cell(Some("a,b")), "\"a,b\"");
         assert_eq!(cell(Some("say \"hi\"")), "\"say \"\"hi\"\"\"");
         assert_eq!(cell(Some("x\ny")), "\"x\ny\"");
+        // A special byte anywhere in a long cell (inside a 16-byte block or
+        // in the remainder) quotes it; none leaves it bare.
+        let plain = "abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+        assert_eq!(cell(Some(plain)), plain);
+        for at in 0..plain.len() {
+            for c in [',', '"', '\n', '\r'] {
+                let mut s = plain.to_string();
+                s.replace_range(at..at + 1, &c.to_string());
+                let quoted = cell(Some(&s));
+                assert!(quoted.starts_with('"') && quoted.ends_with('"'), "{s:?}");
+            }
+        }
     }
 }
