@@ -1120,7 +1120,13 @@ fn stripped_text(ca: &StringChunked) -> StringChunked {
         }
         _ => false,
     };
-    if ca.iter().all(|v| v.is_none_or(clean)) {
+    // Without nulls, the arrays' values directly (no validity per value).
+    let all_clean = if ca.null_count() == 0 {
+        ca.downcast_iter().all(|arr| arr.values_iter().all(clean))
+    } else {
+        ca.iter().all(|v| v.is_none_or(clean))
+    };
+    if all_clean {
         return ca.clone();
     }
     ca.iter()
