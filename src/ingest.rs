@@ -2319,6 +2319,14 @@ mod tests {
             same.iter().collect::<Vec<_>>(),
             clean.iter().collect::<Vec<_>>()
         );
+        // Without nulls (the values are read without their validity).
+        let no_nulls: StringChunked = [Some("acct-1"), Some("x "), Some("y")]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            stripped_text(&no_nulls).iter().collect::<Vec<_>>(),
+            vec![Some("acct-1"), Some("x"), Some("y")]
+        );
         let messy: StringChunked = [
             Some(" acct-1"),
             Some("x\t"),
