@@ -150,16 +150,23 @@ impl ItemTable {
 /// The item's catalog index (`_ic`) of each event; null for an item the
 /// catalog does not list.
 fn item_code(t: std::sync::Arc<ItemTable>) -> Expr {
-    col("item").map(
-        move |c| {
-            let codes: Int64Chunked = c
-                .str()?
-                .iter()
-                .map(|v| v.and_then(|s| t.codes.get(s).copied()))
-                .collect();
-            Ok(codes.with_name("_ic".into()).into_column())
-        },
-        |_, _| Ok(Field::new("_ic".into(), DataType::Int64)),
+    i64_column(col("item"), "_ic", move |c| {
+        Ok(c.str()?
+            .iter()
+            .map(|v| v.and_then(|s| t.codes.get(s).copied()))
+            .collect())
+    })
+}
+
+/// An elementwise expression making the `Int64` column `name` from `input`.
+fn i64_column(
+    input: Expr,
+    name: &'static str,
+    f: impl Fn(&Column) -> PolarsResult<Int64Chunked> + Send + Sync + 'static,
+) -> Expr {
+    input.map(
+        move |c| Ok(f(&c)?.with_name(name.into()).into_column()),
+        move |_, _| Ok(Field::new(name.into(), DataType::Int64)),
     )
 }
 
@@ -189,17 +196,12 @@ fn billable_micro(t: std::sync::Arc<ItemTable>) -> Expr {
 
 /// Each event's item's cycle width (`_cycle_w`).
 fn cycle_width(t: std::sync::Arc<ItemTable>) -> Expr {
-    col("_ic").map(
-        move |c| {
-            let w: Int64Chunked = c
-                .i64()?
-                .iter()
-                .map(|ic| ic.map(|ic| t.cycle_w[ic as usize]))
-                .collect();
-            Ok(w.with_name("_cycle_w".into()).into_column())
-        },
-        |_, _| Ok(Field::new("_cycle_w".into(), DataType::Int64)),
-    )
+    i64_column(col("_ic"), "_cycle_w", move |c| {
+        Ok(c.i64()?
+            .iter()
+            .map(|ic| ic.map(|ic| t.cycle_w[ic as usize]))
+            .collect())
+    })
 }
 
 /// Each event's region, its product's default where it has none.
