@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{ExceptionRow, InvoiceLine};
 use crate::recon_model::{Discrepancy, Statement, StatementLine, CLASSES};
+use crate::tally::Tally;
 
 /// One of reckon's invoice lines, as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,22 +238,6 @@ struct Side<'a> {
     amounts: Vec<Decimal>,
 }
 
-impl<'a> Side<'a> {
-    /// Add a later run of lines of the same key.
-    fn merge(&mut self, o: Side<'a>) {
-        add(&mut self.usage, o.usage);
-        add(&mut self.deducted, o.deducted);
-        add(&mut self.billed, o.billed);
-        self.refused += o.refused;
-        self.prices.extend(o.prices);
-        self.amount += o.amount;
-        self.currencies.extend(o.currencies);
-        self.line_ids.extend(o.line_ids);
-        self.lines += o.lines;
-        self.amounts.extend(o.amounts);
-    }
-}
-
 fn add(x: &mut Option<Decimal>, v: Option<Decimal>) {
     if let Some(v) = v {
         *x = Some(x.unwrap_or_default() + v);
@@ -321,13 +306,11 @@ pub fn reconcile(
     let ours_in = deal(&ours, |l| partition(&l.account_id));
     let theirs_in = deal(&their_lines, |(l, _)| partition(&l.account_id));
     drop(their_lines);
-    let mut refused_in: Vec<Vec<&ExceptionRow>> = vec![Vec::new(); PARTITIONS];
-    for e in exceptions
+    let refused: Vec<&ExceptionRow> = exceptions
         .iter()
         .filter(|e| matches!(e.reason.as_str(), "postpaid_disabled" | "account_suspended"))
-    {
-        refused_in[partition(&e.account_id)].push(e);
-    }
+        .collect();
+    let refused_in = deal(&refused, |e| partition(&e.account_id));
     let found: Vec<Vec<Discrepancy>> = ours_in
         .into_par_iter()
         .zip(theirs_in)
@@ -402,41 +385,12 @@ fn compare(
     tolerance: &Tolerance,
 ) -> Vec<Discrepancy> {
     let mut out = Vec::new();
-    // Keyed by (account, item, charge type) borrowed from the lines: hash
-    // maps, the keys sorted once at the end.
+    // Summed by (account, item, charge type) borrowed from the lines, a run
+    // of lines with one key looked up once (`Tally`); keys in the order met.
     type K<'k> = (&'k str, &'k str, &'k str);
-    // A run of lines with one key (the usual order) is summed in a side of
-    // its own and merged into the map when the key changes: one hash per
-    // run, not per line.
-    // Keys are kept in the order first met too (the order the differences
-    // are found in, before the final sort).
-    type Sides<'k> = (PlHashMap<K<'k>, Side<'k>>, Vec<K<'k>>);
-    fn flush<'k>((map, order): &mut Sides<'k>, run: Option<(K<'k>, Side<'k>)>) {
-        if let Some((k, s)) = run {
-            match map.get_mut(&k) {
-                Some(side) => side.merge(s),
-                None => {
-                    map.insert(k, s);
-                    order.push(k);
-                }
-            }
-        }
-    }
-    fn side_of<'k, 'r>(
-        map: &mut Sides<'k>,
-        run: &'r mut Option<(K<'k>, Side<'k>)>,
-        k: K<'k>,
-    ) -> &'r mut Side<'k> {
-        if run.as_ref().is_none_or(|(rk, _)| *rk != k) {
-            flush(map, run.take());
-            *run = Some((k, Side::default()));
-        }
-        &mut run.as_mut().expect("a run was just started").1
-    }
-    let mut our: Sides = Default::default();
-    let mut run = None;
+    let mut our: Tally<K, Side> = Tally::default();
     for l in ours {
-        let s = side_of(&mut our, &mut run, (&l.account_id, &l.item, &l.charge_type));
+        let s = our.at((&l.account_id, &l.item, &l.charge_type));
         add(&mut s.usage, Some(l.usage));
         add(&mut s.deducted, Some(l.deducted));
         add(&mut s.billed, Some(l.billed));
@@ -453,15 +407,13 @@ fn compare(
         s.lines += 1;
         s.amounts.push(l.amount);
     }
-    flush(&mut our, run);
     let mut refused: PlHashMap<(&str, &str), Decimal> = PlHashMap::default();
     for e in exceptions {
         *refused.entry((&e.account_id, &e.item)).or_default() += e.quantity;
     }
-    let mut theirs: Sides = Default::default();
-    let mut run = None;
+    let mut theirs: Tally<K, Side> = Tally::default();
     for &(l, item) in theirs_lines {
-        let s = side_of(&mut theirs, &mut run, (&l.account_id, item, &l.charge_type));
+        let s = theirs.at((&l.account_id, item, &l.charge_type));
         add(&mut s.usage, l.usage_quantity);
         add(&mut s.deducted, l.deducted_quantity);
         add(&mut s.billed, l.billed_quantity);
@@ -476,13 +428,15 @@ fn compare(
         s.lines += 1;
         s.amounts.push(l.amount);
     }
-    flush(&mut theirs, run);
 
     // Every key once: ours in the order met, then the vendor's own.
-    let ((our, our_keys), (theirs, their_keys)) = (our, theirs);
-    let keys = our_keys
-        .iter()
-        .chain(their_keys.iter().filter(|k| !our.contains_key(*k)));
+    let keys = our.values.iter().map(|(k, _)| k).chain(
+        theirs
+            .values
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| our.get(k).is_none()),
+    );
     for k in keys {
         let key = Key {
             account_id: k.0,

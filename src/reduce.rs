@@ -427,7 +427,6 @@ fn bucket_low(cuts: PairCuts, pstart_local: i64) -> Expr {
 /// the others as the scan meets them. The codes of the others depend on the
 /// order batches arrive in; only the grouping does, not the buckets, which
 /// are named by the account id again afterwards.
-#[derive(Default)]
 struct AccountCodes {
     codes: std::sync::RwLock<PlHashMap<String, i64>>,
 }
@@ -665,9 +664,9 @@ fn variant_code(pairs: &[Variant], items: std::sync::Arc<ItemTable>) -> Expr {
 /// ([`AccountCodes`]), the item's catalog index (`_ic`) with the `(region,
 /// resolution)` pair's index in [`variant_list`] (`_rr`, by an exact
 /// look-up in the few pairs `variants` lists, [`variant_code`]), and the
-/// bucket's level and start. Where that cannot hold every bucket (a cut
-/// inside a second, or more accounts than the key has room for) the keys are
-/// the account id and two integers. A bucket keeps its smallest row key, not
+/// bucket's level and start. Where that cannot hold every bucket (more
+/// accounts × codes × levels × seconds than 63 bits hold) the keys are the
+/// account id and two integers. A bucket keeps its smallest row key, not
 /// an id: a one-event bucket carries its event's row key, whose id is read
 /// only if an exception names that event ([`crate::ingest::EventIds::lookup`]).
 pub fn reduce(
@@ -710,7 +709,6 @@ fn reduce_keyed(
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
-    let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
     // Whole units are summed in i64, exact unless a bucket holds
     // `MAX_EVENTS_I64` events or more; then again as 38-digit decimals.
     let aggregate = |lf: LazyFrame, keys: &[Expr]| -> PolarsResult<DataFrame> {
@@ -785,6 +783,7 @@ fn reduce_keyed(
     let (mut df, grouped) = match grouped {
         Some(g) => g,
         None => {
+            let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
             let low = bucket_low(cuts, pstart_local);
             let lf = lf.with_columns([code.alias("_code"), low.alias("_low")]);
             let keys = [col("account_id"), col("_code"), col("_low")];
@@ -827,15 +826,6 @@ fn reduce_keyed(
             _ => None,
         }
     };
-    if (0..df.height())
-        .into_par_iter()
-        .any(|r| bucket_key(r).is_none())
-    {
-        return Err(crate::error::Error::Config(
-            "internal: a usage row's account or (region, resolution) is missing from the keys read"
-                .into(),
-        ));
-    }
     tracing::info!(
         buckets = df.height(),
         packed = matches!(grouped, Grouped::Packed(..)),
@@ -883,7 +873,12 @@ fn reduce_keyed(
                 }
             };
             let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
-            let (account, c, lo) = bucket_key(r).expect("every bucket's key was checked");
+            let (account, c, lo) = bucket_key(r).ok_or_else(|| {
+                crate::error::Error::Config(
+                    "internal: a usage row's account or (region, resolution) is missing from the keys read"
+                        .into(),
+                )
+            })?;
             let (ic, rr) = (
                 (c / pairs.len() as i64) as usize,
                 (c % pairs.len() as i64) as usize,

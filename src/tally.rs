@@ -39,6 +39,11 @@ impl<K: std::hash::Hash + Eq + Copy, V: Default> Tally<K, V> {
         };
         &mut self.values[i].1
     }
+
+    /// The sum of `k`, if it was met.
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.index.get(k).map(|&i| &self.values[i].1)
+    }
 }
 
 #[cfg(test)]
@@ -59,5 +64,6 @@ mod tests {
             *t.at(k) += v;
         }
         assert_eq!(t.values, vec![("b", 7), ("a", 30), ("c", 100)]);
+        assert_eq!((t.get(&"a"), t.get(&"z")), (Some(&30), None));
     }
 }
