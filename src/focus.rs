@@ -1211,7 +1211,9 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
                 rows
             })
             .map(|rows| -> Result<(Vec<u8>, DataFrame)> {
-                let mut buf = Vec::with_capacity(rows.len() * 512);
+                // A record is about 560 bytes (10M month): room for 768 each
+                // so the text is not copied to a larger buffer half way.
+                let mut buf = Vec::with_capacity(rows.len() * 768);
                 for r in &rows {
                     csv_row(&cols, &scales, r, &mut buf);
                 }
