@@ -1120,12 +1120,10 @@ fn stripped_text(ca: &StringChunked) -> StringChunked {
         }
         _ => false,
     };
-    // Without nulls, the arrays' values directly (no validity per value).
-    let all_clean = if ca.null_count() == 0 {
-        ca.downcast_iter().all(|arr| arr.values_iter().all(clean))
-    } else {
-        ca.iter().all(|v| v.is_none_or(clean))
-    };
+    // Array by array, the non-null values only.
+    let all_clean = ca
+        .downcast_iter()
+        .all(|arr| arr.non_null_values_iter().all(clean));
     if all_clean {
         return ca.clone();
     }
@@ -2319,7 +2317,7 @@ mod tests {
             same.iter().collect::<Vec<_>>(),
             clean.iter().collect::<Vec<_>>()
         );
-        // Without nulls (the values are read without their validity).
+        // Without nulls.
         let no_nulls: StringChunked = [Some("acct-1"), Some("x "), Some("y")]
             .into_iter()
             .collect();
