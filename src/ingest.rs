@@ -1111,13 +1111,12 @@ fn text_of(column: Expr, dtype: Option<&DataType>) -> Expr {
 /// nothing to strip or null (the usual case) is returned as it is, without
 /// building a new array.
 fn stripped_text(ca: &StringChunked) -> StringChunked {
-    // A value is clean when it is not blank and starts and ends with an
-    // ASCII character that is not whitespace (else `trim` decides).
+    // A value is clean when it is not empty and starts and ends with an
+    // ASCII character that is not whitespace, else when `trim` leaves it
+    // whole (a non-empty value it leaves whole is not blank).
     let edge_ok = |b: u8| b.is_ascii() && !b.is_ascii_whitespace();
     let clean = |s: &str| match (s.as_bytes().first(), s.as_bytes().last()) {
-        (Some(&a), Some(&z)) => {
-            (edge_ok(a) && edge_ok(z)) || (!s.trim().is_empty() && s.trim().len() == s.len())
-        }
+        (Some(&a), Some(&z)) => (edge_ok(a) && edge_ok(z)) || s.trim().len() == s.len(),
         _ => false,
     };
     // Array by array, the non-null values only.
