@@ -657,8 +657,9 @@ fn variant_code(pairs: &[Variant], items: std::sync::Arc<ItemTable>) -> Expr {
     )
 }
 
-/// Reduce a period's usage to buckets, in no particular order (the
-/// per-account stage sorts each account's own).
+/// Reduce a period's usage to buckets: one vector per account (accounts,
+/// and each account's buckets, in no particular order; the per-account
+/// stage sorts each account's own), made on rayon an account at a time.
 ///
 /// The group key is one integer ([`Packing`]): the account's code
 /// ([`AccountCodes`]), the item's catalog index (`_ic`) with the `(region,
@@ -675,7 +676,7 @@ pub fn reduce(
     catalog: &Catalog,
     period: &Period,
     cuts: &[Cut],
-) -> Result<Vec<Bucket>> {
+) -> Result<Vec<Vec<Bucket>>> {
     reduce_keyed(usage, variants, catalog, period, cuts, true)
 }
 
@@ -697,7 +698,7 @@ fn reduce_keyed(
     period: &Period,
     cuts: &[Cut],
     packed: bool,
-) -> Result<Vec<Bucket>> {
+) -> Result<Vec<Vec<Bucket>>> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
     let period_len = period.end() - period.start();
@@ -791,9 +792,9 @@ fn reduce_keyed(
         }
     };
     df.rechunk_mut_par();
-    let i = |name: &str| {
-        df.column(name)
-            .and_then(|c| c.cast(&DataType::Int64)?.i64().cloned())
+    let i = |name: &str| -> PolarsResult<Ints> {
+        let c = df.column(name)?.cast(&DataType::Int64)?;
+        Ok(Ints::new(c.i64()?))
     };
     let (frac, events, first_t, first_row) =
         (i("_frac")?, i("_events")?, i("_first_t")?, i("_first_row")?);
@@ -858,9 +859,18 @@ fn reduce_keyed(
         Some(a) => order.par_sort_by_key(|&(_, r)| a.get(r)),
         None => order.par_sort_unstable(),
     }
-    order
-        .into_par_iter()
-        .map(|(_, r)| {
+    // Where each account's run of buckets starts.
+    let mut starts: Vec<usize> = (0..order.len())
+        .filter(|&k| {
+            k == 0
+                || match &acc {
+                    Some(a) => a.get(order[k].1) != a.get(order[k - 1].1),
+                    None => order[k].0 != order[k - 1].0,
+                }
+        })
+        .collect();
+    starts.push(order.len());
+    let make = |r: usize| -> Result<Bucket> {
             let w = match &narrow {
                 Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
                 None => {
@@ -912,8 +922,28 @@ fn reduce_keyed(
                 first_event_id: String::new(),
                 first_row,
             })
-        })
+    };
+    starts
+        .par_windows(2)
+        .map(|w| order[w[0]..w[1]].iter().map(|&(_, r)| make(r)).collect())
         .collect()
+}
+
+/// An `Int64` column's values by row, read from its one chunk: the
+/// bucket loop reads every column of every bucket, and `ChunkedArray::get`
+/// finds the chunk again on each call.
+struct Ints(Option<<Int64Type as PolarsDataType>::Array>);
+
+impl Ints {
+    fn new(ca: &Int64Chunked) -> Ints {
+        Ints(ca.rechunk().downcast_iter().next().cloned())
+    }
+
+    #[inline]
+    fn get(&self, r: usize) -> Option<i64> {
+        let a = self.0.as_ref()?;
+        (r < a.len() && a.validity().is_none_or(|v| v.get_bit(r))).then(|| a.value(r))
+    }
 }
 
 /// The second pass: for each partly refused bucket, walk its events in event
@@ -1167,7 +1197,11 @@ mod tests {
             .unique(None, UniqueKeepStrategy::Any)
             .collect()
             .unwrap();
-        let mut b = reduce_keyed(u, &variants, cat, p, cuts, packed).unwrap();
+        let runs = reduce_keyed(u, &variants, cat, p, cuts, packed).unwrap();
+        for run in &runs {
+            assert!(!run.is_empty() && run.iter().all(|x| x.account_id == run[0].account_id));
+        }
+        let mut b: Vec<Bucket> = runs.into_iter().flatten().collect();
         // One-event buckets carry their row; named here as an exception would be.
         let rows = b.iter().filter_map(|x| x.first_row).collect();
         let names = ids.lookup(rows).unwrap();

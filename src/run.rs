@@ -158,8 +158,9 @@ pub fn compute(
         reduce::reduce(ing.usage.clone(), &ing.variants, cat, period, &cut_points)
     })?;
 
-    // Buckets come an account at a time (in no particular order of
-    // accounts): each run is looked up once, then the accounts are sorted.
+    // Buckets come as one vector per account (in no particular order of
+    // accounts): each is looked up once and moved, not copied; then the
+    // accounts are sorted.
     let inputs = timings.time("gather_accounts", || {
         let mut index: PlHashMap<String, usize> = PlHashMap::default();
         let mut inputs: Vec<AccountInput> = Vec::new();
@@ -170,9 +171,13 @@ pub fn compute(
             *last
         };
         let mut last = usize::MAX;
-        for b in buckets {
-            let i = at(&b.account_id, &mut last, &mut inputs);
-            inputs[i].buckets.push(b);
+        for run in buckets {
+            let i = at(&run[0].account_id, &mut last, &mut inputs);
+            if inputs[i].buckets.is_empty() {
+                inputs[i].buckets = run;
+            } else {
+                inputs[i].buckets.extend(run);
+            }
         }
         for p in packages {
             let i = at(&p.account_id, &mut last, &mut inputs);

@@ -740,7 +740,7 @@ impl Maps {
         let t = text.trim();
         let code = self
             .currencies
-            .get(&norm(t))
+            .get(&*norm_cow(t))
             .cloned()
             .unwrap_or_else(|| t.to_uppercase());
         catalog::minor_units(&code).map(|_| code)
@@ -766,6 +766,33 @@ impl Maps {
 
 /// Trim, lower-case, full-width → ASCII, collapse whitespace.
 fn norm(s: &str) -> String {
+    norm_cow(s).into_owned()
+}
+
+/// [`norm`], borrowing `s` when it is normal already: ASCII without
+/// capitals or whitespace other than single inner spaces (most cells of
+/// an export: ids, codes, periods), so a look-up by normal text need not
+/// allocate.
+fn norm_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let normal = !b.is_empty()
+        && b[0] != b' '
+        && b[b.len() - 1] != b' '
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii()
+                && !c.is_ascii_uppercase()
+                && !(b'\t'..=b'\r').contains(&c)
+                && (c != b' ' || b[i - 1] != b' ')
+        });
+    if normal {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(norm_chars(s))
+    }
+}
+
+/// [`norm`] character by character.
+fn norm_chars(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -934,6 +961,21 @@ fn split_number_unit(text: &str) -> (&str, &str) {
 /// `2026年10月`, `2026-10-01`, `2026-10-01 00:00:00`.
 fn parse_period(text: &str) -> Option<String> {
     let t = text.trim();
+    // `YYYY-MM` as it stands (what most exports write).
+    if let [y0, y1, y2, y3, b'-', m0, m1] = *t.as_bytes() {
+        let d = [y0, y1, y2, y3, m0, m1];
+        if d.iter().all(u8::is_ascii_digit) {
+            let year = d[..4].iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+            let month = u32::from(m0 - b'0') * 10 + u32::from(m1 - b'0');
+            return ((1..=12).contains(&month) && (1900..=9999).contains(&year))
+                .then(|| t.to_string());
+        }
+    }
+    parse_period_chars(t)
+}
+
+/// [`parse_period`] of any form, character by character.
+fn parse_period_chars(t: &str) -> Option<String> {
     let chars: Vec<char> = t.chars().collect();
     if chars.len() < 6 || !chars[..4].iter().all(|c| c.is_ascii_digit()) {
         return None;
@@ -1807,15 +1849,15 @@ impl Cx<'_> {
         &mut self,
         row: &Row,
         rule_item: Option<&str>,
-        column: &str,
+        column: &dyn Fn() -> String,
         vendor_sku: &str,
     ) -> Option<String> {
         let Some(item) = rule_item else {
-            self.problem(row, column, Some(vendor_sku), "unmapped_sku");
+            self.problem(row, column(), Some(vendor_sku), "unmapped_sku");
             return None;
         };
         if self.catalog.item(item).is_none() && self.catalog.subscription(item).is_none() {
-            self.problem(row, column, Some(vendor_sku), "unknown_item");
+            self.problem(row, column(), Some(vendor_sku), "unknown_item");
             return None;
         }
         Some(item.to_string())
@@ -2019,7 +2061,8 @@ impl Cx<'_> {
                 let Some(first) = first else {
                     return;
                 };
-                if maps.total_labels.contains(&norm(first)) {
+                let first = norm_cow(first);
+                if maps.total_labels.iter().any(|l| *l == *first) {
                     totals.push(line);
                     return;
                 }
@@ -2121,7 +2164,7 @@ impl Cx<'_> {
         let Some(item) = self.item(
             row,
             rule.map(|r| r.item.as_str()),
-            &row.col("component_name"),
+            &|| row.col("component_name"),
             &vendor_sku,
         ) else {
             return;
@@ -2279,7 +2322,7 @@ impl Cx<'_> {
         let Some(item) = self.item(
             row,
             rule.map(|r| r.item.as_str()),
-            &row.col_of(&["billable_item", "billable_item_code"]),
+            &|| row.col_of(&["billable_item", "billable_item_code"]),
             &vendor_sku,
         ) else {
             return;
@@ -2404,7 +2447,7 @@ impl Cx<'_> {
         let Some(item) = self.item(
             row,
             direct.or(rule.map(|r| r.item.as_str())),
-            &row.col_of(&["sku_id", "service_name"]),
+            &|| row.col_of(&["sku_id", "service_name"]),
             &vendor_sku,
         ) else {
             return;
@@ -2543,16 +2586,15 @@ impl Cx<'_> {
         let Some(item) = self.item(
             row,
             direct.or(rule.map(|r| r.item.as_str())),
-            &row.col("item"),
+            &|| row.col("item"),
             text,
         ) else {
             return;
         };
-        let ct = match row.text("charge_type") {
-            Some(c) if CHARGE_TYPES.contains(&c.trim().to_lowercase().as_str()) => {
-                c.trim().to_lowercase()
-            }
+        let ct = match row.text("charge_type").map(|c| (c, c.trim().to_lowercase())) {
+            Some((_, c)) if CHARGE_TYPES.contains(&c.as_str()) => c,
             other => {
+                let other = other.map(|(c, _)| c);
                 let reason = if other.is_some() {
                     "unknown_charge_type"
                 } else {
@@ -2648,6 +2690,50 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn normal_text_borrowed_only_when_norm_leaves_it_whole() {
+        let mut texts: Vec<String> = [
+            "", " ", "acct-000001", "Acct", "a b", "a  b", " a", "a ", "a\tb", "a\u{b}b",
+            "\u{1c}x", "usage", "CNY", "元", "ｕｓａｇｅ", "a\u{3000}b", "\u{feff}id", "x\u{85}y",
+            "total", "Total", "合计", "a-b_c.d/e", "~!@#$%^&*()", "\u{7f}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every pair of the bytes that matter, at both ends and inside.
+        let bytes = [b'a', b'Z', b' ', b'\t', b'\r', b'\x0b', b'\x1f', b'-', b'0'];
+        for &x in &bytes {
+            for &y in &bytes {
+                for s in [vec![x, y], vec![b'q', x, y, b'q'], vec![x, b'q', y]] {
+                    texts.push(String::from_utf8(s).unwrap());
+                }
+            }
+        }
+        for t in &texts {
+            let cow = norm_cow(t);
+            assert_eq!(*cow, norm_chars(t), "{t:?}");
+            if let std::borrow::Cow::Borrowed(b) = cow {
+                assert_eq!(b, t.as_str(), "{t:?}");
+            }
+        }
+        assert!(matches!(norm_cow("acct-000001"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(norm_cow("a b"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(norm_cow("a  b"), std::borrow::Cow::Owned(_)));
+    }
+
+    #[test]
+    fn period_fast_form_agrees_with_the_general_parse() {
+        for year in ["0000", "1899", "1900", "2026", "9999", "12a4"] {
+            for month in ["00", "01", "09", "10", "12", "13", "99", "1x"] {
+                let t = format!("{year}-{month}");
+                assert_eq!(parse_period(&t), parse_period_chars(&t), "{t}");
+            }
+        }
+        assert_eq!(parse_period("2026-10").as_deref(), Some("2026-10"));
+        assert_eq!(parse_period(" 2026/10 ").as_deref(), Some("2026-10"));
+        assert_eq!(parse_period("2026-13"), None);
     }
 
     /// A CSV table whose data rows start after its first line.
