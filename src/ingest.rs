@@ -73,7 +73,7 @@ pub struct TableStats {
 pub struct Ingested {
     /// Valid, de-duplicated usage rows (success and failed), lazily; `_row`
     /// identifies each row (see [`EventIds`]).
-    pub usage: LazyFrame,
+    pub usage: UsageScan,
     /// The event id of any usage row, by `_row`.
     pub event_ids: EventIds,
     /// Every `(region, resolution)` pair in the usage rows, as the usage
@@ -188,12 +188,139 @@ impl EventIds {
     }
 }
 
+/// The kept usage rows as a lazy frame: every valid row but the dropped
+/// duplicates, with the columns the event-level stages use, and `_row`.
+/// Built from each scan unit's raw rows, so a scan of a few accounts can
+/// filter the raw `account_id` as it reads, before any other column is
+/// parsed ([`UsageScan::of_accounts`]).
+#[derive(Clone)]
+pub struct UsageScan {
+    rows: UsageRows,
+    /// The slice of accounts kept (`--shard`), if any.
+    shard: Option<Shard>,
+}
+
+#[derive(Clone)]
+enum UsageRows {
+    /// A frame of the kept rows as it stands (tests).
+    Frame(Box<LazyFrame>),
+    Units {
+        /// Per scan unit: its raw rows with their index, the expressions
+        /// that parse them, and the raw `account_id` type.
+        units: Vec<(LazyFrame, Vec<Expr>, Option<DataType>)>,
+        /// Raw columns the parsing leaves behind, dropped.
+        raws: Vec<String>,
+        /// Row keys of the rows not kept (rejected, dropped duplicates).
+        excluded: std::sync::Arc<Vec<i64>>,
+    },
+}
+
+impl UsageScan {
+    /// Kept rows given as a frame (its account filter runs after reading).
+    pub fn from_frame(frame: LazyFrame) -> UsageScan {
+        UsageScan {
+            rows: UsageRows::Frame(Box::new(frame)),
+            shard: None,
+        }
+    }
+
+    /// Every kept row.
+    pub fn frame(&self) -> Result<LazyFrame> {
+        self.rows(None)
+    }
+
+    /// The kept rows of `accounts` (sorted, distinct): the raw `account_id`
+    /// is compared as the scan reads it (stripped, as the frame has it), so
+    /// the other columns are parsed for those rows only.
+    pub fn of_accounts(&self, accounts: &[&str]) -> Result<LazyFrame> {
+        self.rows(Some(str_list(accounts)))
+    }
+
+    fn rows(&self, accounts: Option<Expr>) -> Result<LazyFrame> {
+        let lf = match &self.rows {
+            UsageRows::Frame(lf) => match accounts {
+                Some(list) => (**lf).clone().filter(col("account_id").is_in(list, false)),
+                None => (**lf).clone(),
+            },
+            UsageRows::Units {
+                units,
+                raws,
+                excluded,
+            } => {
+                let frames = units
+                    .iter()
+                    .map(|(base, parse, account)| {
+                        let base = match &accounts {
+                            Some(list) => base.clone().filter(
+                                text_of(col("account_id"), account.as_ref())
+                                    .is_in(list.clone(), false),
+                            ),
+                            None => base.clone(),
+                        };
+                        base.select(parse.clone()).drop(cols(raws.clone()))
+                    })
+                    .collect::<Vec<_>>();
+                usage_columns(without(
+                    concat(frames, UnionArgs::default())?,
+                    excluded.as_slice(),
+                )?)?
+            }
+        };
+        Ok(match self.shard {
+            Some(shard) => lf.filter(shard.expr()),
+            None => lf,
+        })
+    }
+}
+
+/// `lf` with its row key (`_row`) and without the rows of `keys`: an anti
+/// join on those few keys (built once), not the checks evaluated again.
+fn without(lf: LazyFrame, keys: &[i64]) -> Result<LazyFrame> {
+    let lf = lf.with_column(row_key());
+    if keys.is_empty() {
+        return Ok(lf);
+    }
+    Ok(lf.join(
+        df!("_row" => keys)?.lazy(),
+        [col("_row")],
+        [col("_row")],
+        JoinArgs::new(JoinType::Anti),
+    ))
+}
+
+/// A row's key: its file index and row index in one integer.
+fn row_key() -> Expr {
+    (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row")
+}
+
+/// The columns of the kept usage rows, by their frame names.
+fn usage_columns(frame: LazyFrame) -> Result<LazyFrame> {
+    Ok(frame.select([
+        col("event_id"),
+        col("account_id"),
+        col("item"),
+        col("event_time__t").alias("t"),
+        col("status").eq(lit("success")).alias("success"),
+        col("quantity__m")
+            .fill_null(lit(MICRO))
+            .alias("quantity_micro"),
+        col("input_seconds__m").alias("input_micro"),
+        col("output_seconds__m").alias("output_micro"),
+        col("preview_only__b")
+            .fill_null(lit(false))
+            .alias("preview_only"),
+        col("region"),
+        col("resolution"),
+        col("_row"),
+    ]))
+}
+
 impl Ingested {
     /// Only the accounts of `shard`, after validation and de-duplication of
     /// the whole input (so a slice sees exactly the events the whole month
     /// keeps). Rejects, duplicates and read counts stay those of the whole input.
     pub fn shard(mut self, shard: Shard) -> Result<Ingested> {
-        self.usage = self.usage.filter(shard.expr());
+        self.usage.shard = Some(shard);
         self.unknown_items = self.unknown_items.lazy().filter(shard.expr()).collect()?;
         fn keep<T>(v: Vec<T>, shard: Shard, id: impl Fn(&T) -> &str) -> Result<Vec<T>> {
             let ids: Vec<&str> = v.iter().map(&id).collect();
@@ -1291,14 +1418,6 @@ fn normalize(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) ->
     indexed(src, fidx, exprs)
 }
 
-/// [`normalize`] for the event-level scans ([`fast_exprs`]).
-fn normalize_fast(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) -> LazyFrame {
-    let exprs = fields
-        .iter()
-        .flat_map(|fld| fast_exprs(fld, src.schema.get(fld.name), opts));
-    indexed(src, fidx, exprs)
-}
-
 /// The raw columns [`fast_exprs`] adds.
 fn raw_cols(fields: &[Field]) -> Vec<String> {
     fields
@@ -1310,6 +1429,11 @@ fn raw_cols(fields: &[Field]) -> Vec<String> {
 
 /// One file's rows (blank CSV lines left out) with `FIDX`, `IDX` and `exprs`.
 fn indexed(src: &Source, fidx: i64, exprs: impl Iterator<Item = Expr>) -> LazyFrame {
+    raw_rows(src).select(indexed_exprs(fidx, exprs))
+}
+
+/// One file's raw rows (blank CSV lines left out) with their index `IDX`.
+fn raw_rows(src: &Source) -> LazyFrame {
     let mut lf = src.lf.clone().with_row_index(IDX, None);
     if let RowNumbers::Csv(layout) = &src.rows {
         if !layout.blank.is_empty() {
@@ -1317,12 +1441,17 @@ fn indexed(src: &Source, fidx: i64, exprs: impl Iterator<Item = Expr>) -> LazyFr
             lf = lf.filter(col(IDX).cast(DataType::Int64).is_in(blank, false).not());
         }
     }
+    lf
+}
+
+/// `FIDX`, `IDX` and `exprs`, over [`raw_rows`].
+fn indexed_exprs(fidx: i64, exprs: impl Iterator<Item = Expr>) -> Vec<Expr> {
     let mut all = vec![
         lit(fidx).cast(DataType::Int64).alias(FIDX),
         col(IDX).cast(DataType::Int64).alias(IDX),
     ];
     all.extend(exprs);
-    lf.select(all)
+    all
 }
 
 /// Find, open and normalise every file of a table (`None`: an optional table that is absent).
@@ -1510,7 +1639,7 @@ pub fn ingest_timed(
         "reason" => rejects.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
     )?;
     Ok(Ingested {
-        usage: usage.frame,
+        usage: usage.scan,
         event_ids: usage.event_ids,
         variants: usage.variants,
         packages,
@@ -1528,7 +1657,7 @@ pub fn ingest_timed(
 // ---------------------------------------------------------------------------
 
 struct Usage {
-    frame: LazyFrame,
+    scan: UsageScan,
     event_ids: EventIds,
     variants: DataFrame,
     duplicates: DataFrame,
@@ -1632,10 +1761,26 @@ fn read_usage(
         .iter()
         .fold(fields_ok(USAGE), |acc, c| acc.and(c.fails.clone().not()));
     let raws = raw_cols(USAGE);
-    let fast: Vec<(LazyFrame, &Source)> = table
+    // Per scan unit: raw rows, the expressions that parse them, the raw
+    // account type (kept for the kept rows' scans, [`UsageScan`]).
+    let units: Vec<(LazyFrame, Vec<Expr>, Option<DataType>)> = table
         .units()
         .into_iter()
-        .map(|(i, src)| (normalize_fast(src, i, USAGE, opts), src))
+        .map(|(i, src)| {
+            let parse = USAGE
+                .iter()
+                .flat_map(|fld| fast_exprs(fld, src.schema.get(fld.name), opts));
+            (
+                raw_rows(src),
+                indexed_exprs(i, parse),
+                src.schema.get("account_id").cloned(),
+            )
+        })
+        .collect();
+    let fast: Vec<(LazyFrame, &Source)> = units
+        .iter()
+        .zip(table.units())
+        .map(|((rows, parse, _), (_, src))| (rows.clone().select(parse.clone()), src))
         .collect();
 
     // The bad rows (few), with their reasons, for rejects and the
@@ -1708,7 +1853,6 @@ fn read_usage(
 
     // The rejected rows by row key: later scans exclude them by an anti join
     // (built once) instead of evaluating the checks again.
-    let row_key = || (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row");
     let mut invalid_keys = Vec::with_capacity(bad.height());
     if bad.height() > 0 {
         let fidx = bad.column(FIDX)?.i64()?;
@@ -1719,19 +1863,6 @@ fn read_usage(
             }
         }
     }
-    let without = |lf: LazyFrame, keys: Vec<i64>| -> Result<LazyFrame> {
-        let lf = lf.with_column(row_key());
-        if keys.is_empty() {
-            return Ok(lf);
-        }
-        Ok(lf.join(
-            df!("_row" => keys)?.lazy(),
-            [col("_row")],
-            [col("_row")],
-            JoinArgs::new(JoinType::Anti),
-        ))
-    };
-
     // Only with repeats: where each candidate id occurs, exactly.
     let (duplicates, dropped) = timings.time("dedupe", || {
         if repeated.is_empty() {
@@ -1741,7 +1872,7 @@ fn read_usage(
         // would be rebuilt for every batch).
         let cands = df!("_h" => repeated)?;
         let rows = collect_streaming(
-            without(all.clone(), invalid_keys.clone())?
+            without(all.clone(), &invalid_keys)?
                 .select([col("event_id"), col(FIDX), col(IDX), id_hash().alias("_h")])
                 .join(
                     cands.lazy(),
@@ -1781,7 +1912,14 @@ fn read_usage(
     // parsed columns of a valid row are the same either way).
     let mut excluded = dropped;
     excluded.extend(invalid_keys);
-    let frame = without(all, excluded)?;
+    let scan = UsageScan {
+        rows: UsageRows::Units {
+            units,
+            raws,
+            excluded: std::sync::Arc::new(excluded),
+        },
+        shard: None,
+    };
     // Event ids by row key and the distinct (region, resolution) pairs, from
     // the raw columns of each scan unit (a projection: only those are read).
     let event_ids = EventIds {
@@ -1819,26 +1957,8 @@ fn read_usage(
         )
         .map_err(|e| table.read_error(e))
     })?;
-    let frame = frame.select([
-        col("event_id"),
-        col("account_id"),
-        col("item"),
-        col("event_time__t").alias("t"),
-        col("status").eq(lit("success")).alias("success"),
-        col("quantity__m")
-            .fill_null(lit(MICRO))
-            .alias("quantity_micro"),
-        col("input_seconds__m").alias("input_micro"),
-        col("output_seconds__m").alias("output_micro"),
-        col("preview_only__b")
-            .fill_null(lit(false))
-            .alias("preview_only"),
-        col("region"),
-        col("resolution"),
-        col("_row"),
-    ]);
     Ok(Usage {
-        frame,
+        scan,
         event_ids,
         variants,
         duplicates,

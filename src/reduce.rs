@@ -28,7 +28,7 @@ use rust_decimal::prelude::*;
 use crate::catalog::{Catalog, Cycle, Measure};
 use crate::engine::{PartialBucket, PartialResolution};
 use crate::error::Result;
-use crate::ingest::str_list;
+use crate::ingest::{str_list, UsageScan};
 use crate::model::{Bucket, Micros};
 use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
 
@@ -871,57 +871,57 @@ fn reduce_keyed(
         .collect();
     starts.push(order.len());
     let make = |r: usize| -> Result<Bucket> {
-            let w = match &narrow {
-                Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
-                None => {
-                    let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
-                    Decimal::from_str(t).map_err(|e| {
-                        crate::error::Error::Config(format!(
-                            "a usage bucket's whole units {t} exceed the decimal range: {e}"
-                        ))
-                    })?
-                }
-            };
-            let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
-            let (account, c, lo) = bucket_key(r).ok_or_else(|| {
+        let w = match &narrow {
+            Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
+            None => {
+                let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
+                Decimal::from_str(t).map_err(|e| {
+                    crate::error::Error::Config(format!(
+                        "a usage bucket's whole units {t} exceed the decimal range: {e}"
+                    ))
+                })?
+            }
+        };
+        let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
+        let (account, c, lo) = bucket_key(r).ok_or_else(|| {
                 crate::error::Error::Config(
                     "internal: a usage row's account or (region, resolution) is missing from the keys read"
                         .into(),
                 )
             })?;
-            let (ic, rr) = (
-                (c / pairs.len() as i64) as usize,
-                (c % pairs.len() as i64) as usize,
-            );
-            let lvl = lo >> OFFSET_BITS;
-            let b0 = period.start() + (lo & ((1i64 << OFFSET_BITS) - 1));
-            let width = match lvl {
-                0 => 1,
-                PERIOD_LEVEL => period_len,
-                l => LEVELS[LEVELS.len() - l as usize].1,
-            };
-            let cycle_start = match cycles[ic] {
-                MONTH_W => period.start(),
-                w => (b0 + offset).div_euclid(w) * w - offset,
-            };
-            let n = events.get(r).unwrap_or(0) as u64;
-            // The event's id is read only if an exception names it.
-            let first_row = if n == 1 { first_row.get(r) } else { None };
-            let (region, resolution) = pairs[rr].clone();
-            Ok(Bucket {
-                account_id: account.to_string(),
-                item: items[ic].to_string(),
-                region,
-                resolution,
-                cycle_start,
-                start: b0,
-                end: b0.saturating_add(width),
-                quantity: (w + f).normalize(),
-                events: n,
-                first_time: first_t.get(r).unwrap_or(0),
-                first_event_id: String::new(),
-                first_row,
-            })
+        let (ic, rr) = (
+            (c / pairs.len() as i64) as usize,
+            (c % pairs.len() as i64) as usize,
+        );
+        let lvl = lo >> OFFSET_BITS;
+        let b0 = period.start() + (lo & ((1i64 << OFFSET_BITS) - 1));
+        let width = match lvl {
+            0 => 1,
+            PERIOD_LEVEL => period_len,
+            l => LEVELS[LEVELS.len() - l as usize].1,
+        };
+        let cycle_start = match cycles[ic] {
+            MONTH_W => period.start(),
+            w => (b0 + offset).div_euclid(w) * w - offset,
+        };
+        let n = events.get(r).unwrap_or(0) as u64;
+        // The event's id is read only if an exception names it.
+        let first_row = if n == 1 { first_row.get(r) } else { None };
+        let (region, resolution) = pairs[rr].clone();
+        Ok(Bucket {
+            account_id: account.to_string(),
+            item: items[ic].to_string(),
+            region,
+            resolution,
+            cycle_start,
+            start: b0,
+            end: b0.saturating_add(width),
+            quantity: (w + f).normalize(),
+            events: n,
+            first_time: first_t.get(r).unwrap_or(0),
+            first_event_id: String::new(),
+            first_row,
+        })
     };
     starts
         .par_windows(2)
@@ -953,7 +953,7 @@ impl Ints {
 /// in batches of at most [`PARTIAL_BATCH_EVENTS`] events (one scan each):
 /// memory stays bounded however much of the month is refused.
 pub fn resolve_partials(
-    usage: LazyFrame,
+    usage: &UsageScan,
     catalog: &Catalog,
     period: &Period,
     partials: &[PartialBucket],
@@ -970,12 +970,7 @@ pub fn resolve_partials(
             to += 1;
         }
         tracing::info!(buckets = to - from, events, "second pass batch");
-        out.extend(resolve_batch(
-            usage.clone(),
-            catalog,
-            period,
-            &partials[from..to],
-        )?);
+        out.extend(resolve_batch(usage, catalog, period, &partials[from..to])?);
         from = to;
     }
     Ok(out)
@@ -985,7 +980,7 @@ pub fn resolve_partials(
 const PARTIAL_BATCH_EVENTS: u64 = 16_000_000;
 
 fn resolve_batch(
-    usage: LazyFrame,
+    usage: &UsageScan,
     catalog: &Catalog,
     period: &Period,
     partials: &[PartialBucket],
@@ -1011,12 +1006,13 @@ fn resolve_batch(
     .lazy()
     .with_column(pair_key().alias("_pk"))
     .rename(["account_id", "item"], ["_account_id", "_item"], true);
-    // Only the partial buckets' accounts' rows go further (a literal set, so
-    // the scan can filter as it reads); joined on the 64-bit pair key, then
-    // compared exactly.
+    // Only the partial buckets' accounts' rows go further: the scan compares
+    // the raw account as it reads (the other columns are parsed for those
+    // rows only); joined on the 64-bit pair key, then compared exactly.
     let mut accounts: Vec<&str> = partials.iter().map(|p| p.account_id.as_str()).collect();
     accounts.sort_unstable();
     accounts.dedup();
+    let usage = usage.of_accounts(&accounts)?;
     let accounts = str_list(&accounts);
     let mut items: Vec<&str> = partials.iter().map(|p| p.item.as_str()).collect();
     items.sort_unstable();
@@ -1480,7 +1476,7 @@ mod tests {
             funded: Decimal::from(2),
             events: 4,
         };
-        let r = resolve_partials(usage(), &cat, &p, &[pb]).unwrap();
+        let r = resolve_partials(&UsageScan::from_frame(usage()), &cat, &p, &[pb]).unwrap();
         let r = r[0].clone().unwrap();
         assert_eq!((r.first_event_id.as_str(), r.refused_events), ("c", 2));
     }

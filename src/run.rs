@@ -155,7 +155,7 @@ pub fn compute(
 ) -> Result<Month> {
     let cut_points = cuts(cat, &packages, &ing.accounts);
     let buckets = timings.time("reduce", || {
-        reduce::reduce(ing.usage.clone(), &ing.variants, cat, period, &cut_points)
+        reduce::reduce(ing.usage.frame()?, &ing.variants, cat, period, &cut_points)
     })?;
 
     // Buckets come as one vector per account (in no particular order of
@@ -241,7 +241,7 @@ pub fn compute(
                 d.name_first(id);
             }
         }
-        reduce::resolve_partials(ing.usage.clone(), cat, period, &partials)
+        reduce::resolve_partials(&ing.usage, cat, period, &partials)
     })?;
     // `resolved` is in the order the partials were collected above.
     // The exceptions finished and sorted, the invoices summed.

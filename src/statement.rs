@@ -965,7 +965,9 @@ fn parse_period(text: &str) -> Option<String> {
     if let [y0, y1, y2, y3, b'-', m0, m1] = *t.as_bytes() {
         let d = [y0, y1, y2, y3, m0, m1];
         if d.iter().all(u8::is_ascii_digit) {
-            let year = d[..4].iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+            let year = d[..4]
+                .iter()
+                .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
             let month = u32::from(m0 - b'0') * 10 + u32::from(m1 - b'0');
             return ((1..=12).contains(&month) && (1900..=9999).contains(&year))
                 .then(|| t.to_string());
@@ -2591,7 +2593,10 @@ impl Cx<'_> {
         ) else {
             return;
         };
-        let ct = match row.text("charge_type").map(|c| (c, c.trim().to_lowercase())) {
+        let ct = match row
+            .text("charge_type")
+            .map(|c| (c, c.trim().to_lowercase()))
+        {
             Some((_, c)) if CHARGE_TYPES.contains(&c.as_str()) => c,
             other => {
                 let other = other.map(|(c, _)| c);
@@ -2695,9 +2700,30 @@ mod tests {
     #[test]
     fn normal_text_borrowed_only_when_norm_leaves_it_whole() {
         let mut texts: Vec<String> = [
-            "", " ", "acct-000001", "Acct", "a b", "a  b", " a", "a ", "a\tb", "a\u{b}b",
-            "\u{1c}x", "usage", "CNY", "元", "ｕｓａｇｅ", "a\u{3000}b", "\u{feff}id", "x\u{85}y",
-            "total", "Total", "合计", "a-b_c.d/e", "~!@#$%^&*()", "\u{7f}",
+            "",
+            " ",
+            "acct-000001",
+            "Acct",
+            "a b",
+            "a  b",
+            " a",
+            "a ",
+            "a\tb",
+            "a\u{b}b",
+            "\u{1c}x",
+            "usage",
+            "CNY",
+            "元",
+            "ｕｓａｇｅ",
+            "a\u{3000}b",
+            "\u{feff}id",
+            "x\u{85}y",
+            "total",
+            "Total",
+            "合计",
+            "a-b_c.d/e",
+            "~!@#$%^&*()",
+            "\u{7f}",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -2718,7 +2744,10 @@ mod tests {
                 assert_eq!(b, t.as_str(), "{t:?}");
             }
         }
-        assert!(matches!(norm_cow("acct-000001"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            norm_cow("acct-000001"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert!(matches!(norm_cow("a b"), std::borrow::Cow::Borrowed(_)));
         assert!(matches!(norm_cow("a  b"), std::borrow::Cow::Owned(_)));
     }

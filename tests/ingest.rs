@@ -281,7 +281,8 @@ fn counts(ing: &Ingested, table: &str) -> (u64, u64, u64, u64) {
 
 fn usage(ing: &Ingested) -> DataFrame {
     ing.usage
-        .clone()
+        .frame()
+        .unwrap()
         .sort(["event_id"], SortMultipleOptions::default())
         .collect()
         .unwrap()
@@ -653,6 +654,66 @@ fn a_repeated_event_id_counts_once_keeping_the_first_even_across_part_files() {
         vec!["part-a.csv", "part-b.csv", "part-a.csv"]
     );
     assert_eq!(i64s(dup, "first_row"), vec![Some(2), Some(2), Some(2)]);
+}
+
+/// The second pass reads only some accounts' rows, filtering the raw
+/// account as the scan reads it: the same rows as the whole frame's,
+/// padded ids included, rejected rows and dropped duplicates excluded.
+#[test]
+fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() {
+    let d = tempfile::tempdir().unwrap();
+    let parts = d.path().join("usage");
+    std::fs::create_dir(&parts).unwrap();
+    let at = |day: u32| format!("2026-10-{day:02}T10:00:00+08:00");
+    write(
+        &parts,
+        "part-a.csv",
+        usage_csv(&[
+            &format!("e1,a,{FF},{},success,1,,,,,", at(5)),
+            &format!("e2, b ,{FF},{},success,2,,,,,", at(5)),
+            &format!("e3,c,{FF},{},success,3,,,,,", at(6)),
+            &format!("e4,b,{FF},{},bogus,4,,,,,", at(6)),
+        ]),
+    );
+    write(
+        &parts,
+        "part-b.csv",
+        usage_csv(&[
+            &format!("e2,b,{FF},{},success,7,,,,,", at(7)),
+            &format!("e5,b,{FF},{},failed,5,,,,,", at(7)),
+            &format!("e6,a,{FF},{},success,6,,,,,", at(8)),
+        ]),
+    );
+    write(d.path(), "packages.csv", PACKAGES_HEADER);
+    let ing = read(d.path());
+    assert_eq!(counts(&ing, "usage"), (7, 5, 1, 1));
+    let sorted = |lf: LazyFrame| {
+        lf.sort(["event_id"], SortMultipleOptions::default())
+            .collect()
+            .unwrap()
+    };
+    let whole = ing.usage.frame().unwrap();
+    for accounts in [
+        vec![],
+        vec!["b"],
+        vec!["a", "c"],
+        vec!["a", "b", "c"],
+        vec!["zz"],
+    ] {
+        let list = lit(Series::new("".into(), accounts.as_slice())).implode(false);
+        let want = sorted(whole.clone().filter(col("account_id").is_in(list, false)));
+        let got = sorted(ing.usage.of_accounts(&accounts).unwrap());
+        assert!(
+            got.equals_missing(&want),
+            "{accounts:?}: {got} against {want}"
+        );
+    }
+    let b = sorted(ing.usage.of_accounts(&["b"]).unwrap());
+    assert_eq!(ids(&b), vec!["e2", "e5"]);
+    assert_eq!(
+        i64s(&b, "quantity_micro"),
+        vec![Some(2_000_000), Some(5_000_000)]
+    );
 }
 
 #[test]
@@ -1369,10 +1430,11 @@ fn the_usage_frame_has_the_contract_columns_and_the_same_input_gives_the_same_fr
     assert!(usage(&b).equals_missing(&df));
     assert!(
         a.usage
-            .clone()
+            .frame()
+            .unwrap()
             .collect()
             .unwrap()
-            .equals_missing(&b.usage.clone().collect().unwrap()),
+            .equals_missing(&b.usage.frame().unwrap().collect().unwrap()),
         "row order too"
     );
     assert!(a.rejects.equals_missing(&b.rejects));
