@@ -593,35 +593,42 @@ fn unknown_items_are_summarised_per_account_and_item() {
     assert_eq!(counts(&ing, "usage"), (5, 1, 4, 0));
 }
 
-#[test]
-fn a_repeated_event_id_counts_once_keeping_the_first_even_across_part_files() {
+/// A month whose usage is two part files, `usage/part-a.csv` and
+/// `usage/part-b.csv`, and whose packages table is empty.
+fn two_parts(a: &[String], b: &[String]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let parts = d.path().join("usage");
     std::fs::create_dir(&parts).unwrap();
-    let at = |day: u32| format!("2026-10-{day:02}T10:00:00+08:00");
-    write(
-        &parts,
-        "part-a.csv",
-        usage_csv(&[
-            &format!("e1,x,{FF},{},success,1,,,,,", at(5)),
-            // e3's first row is invalid: the later valid one is not a duplicate.
-            &format!("e3,x,{FF},{},bogus,1,,,,,", at(5)),
-        ]),
-    );
-    write(
-        &parts,
-        "part-b.csv",
-        usage_csv(&[
-            &format!("e2,x,{FF},{},success,2,,,,,", at(6)),
-            &format!("e1,x,{FF},{},success,5,,,,,", at(7)),
-            &format!("e3,x,{FF},{},success,3,,,,,", at(7)),
-            &format!("e2,x,{FF},{},failed,9,,,,,", at(8)),
-            &format!("e1,x,{FF},{},success,6,,,,,", at(9)),
-        ]),
-    );
+    let text = |rows: &[String]| usage_csv(&rows.iter().map(String::as_str).collect::<Vec<_>>());
+    write(&parts, "part-a.csv", text(a));
+    write(&parts, "part-b.csv", text(b));
     write(d.path(), "packages.csv", PACKAGES_HEADER);
+    d
+}
+
+/// A usage row of item `FF` at 10:00 (UTC+08:00) on `day` of October 2026.
+fn row(id: &str, account: &str, status: &str, quantity: u32, day: u32) -> String {
+    format!("{id},{account},{FF},2026-10-{day:02}T10:00:00+08:00,{status},{quantity},,,,,")
+}
+
+#[test]
+fn a_repeated_event_id_counts_once_keeping_the_first_even_across_part_files() {
+    let d = two_parts(
+        &[
+            row("e1", "x", "success", 1, 5),
+            // e3's first row is invalid: the later valid one is not a duplicate.
+            row("e3", "x", "bogus", 1, 5),
+        ],
+        &[
+            row("e2", "x", "success", 2, 6),
+            row("e1", "x", "success", 5, 7),
+            row("e3", "x", "success", 3, 7),
+            row("e2", "x", "failed", 9, 8),
+            row("e1", "x", "success", 6, 9),
+        ],
+    );
     // Not a part file: ignored.
-    write(&parts, "_SUCCESS", "");
+    write(&d.path().join("usage"), "_SUCCESS", "");
     let ing = read(d.path());
     assert_eq!(counts(&ing, "usage"), (7, 3, 1, 3));
     let df = usage(&ing);
@@ -661,30 +668,19 @@ fn a_repeated_event_id_counts_once_keeping_the_first_even_across_part_files() {
 /// padded ids included, rejected rows and dropped duplicates excluded.
 #[test]
 fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() {
-    let d = tempfile::tempdir().unwrap();
-    let parts = d.path().join("usage");
-    std::fs::create_dir(&parts).unwrap();
-    let at = |day: u32| format!("2026-10-{day:02}T10:00:00+08:00");
-    write(
-        &parts,
-        "part-a.csv",
-        usage_csv(&[
-            &format!("e1,a,{FF},{},success,1,,,,,", at(5)),
-            &format!("e2, b ,{FF},{},success,2,,,,,", at(5)),
-            &format!("e3,c,{FF},{},success,3,,,,,", at(6)),
-            &format!("e4,b,{FF},{},bogus,4,,,,,", at(6)),
-        ]),
+    let d = two_parts(
+        &[
+            row("e1", "a", "success", 1, 5),
+            row("e2", " b ", "success", 2, 5),
+            row("e3", "c", "success", 3, 6),
+            row("e4", "b", "bogus", 4, 6),
+        ],
+        &[
+            row("e2", "b", "success", 7, 7),
+            row("e5", "b", "failed", 5, 7),
+            row("e6", "a", "success", 6, 8),
+        ],
     );
-    write(
-        &parts,
-        "part-b.csv",
-        usage_csv(&[
-            &format!("e2,b,{FF},{},success,7,,,,,", at(7)),
-            &format!("e5,b,{FF},{},failed,5,,,,,", at(7)),
-            &format!("e6,a,{FF},{},success,6,,,,,", at(8)),
-        ]),
-    );
-    write(d.path(), "packages.csv", PACKAGES_HEADER);
     let ing = read(d.path());
     assert_eq!(counts(&ing, "usage"), (7, 5, 1, 1));
     let sorted = |lf: LazyFrame| {
