@@ -263,7 +263,7 @@ impl UsageScan {
                 usage_columns(without(
                     concat(frames, UnionArgs::default())?,
                     excluded.as_slice(),
-                )?)?
+                )?)
             }
         };
         Ok(match self.shard {
@@ -294,8 +294,8 @@ fn row_key() -> Expr {
 }
 
 /// The columns of the kept usage rows, by their frame names.
-fn usage_columns(frame: LazyFrame) -> Result<LazyFrame> {
-    Ok(frame.select([
+fn usage_columns(frame: LazyFrame) -> LazyFrame {
+    frame.select([
         col("event_id"),
         col("account_id"),
         col("item"),
@@ -312,7 +312,7 @@ fn usage_columns(frame: LazyFrame) -> Result<LazyFrame> {
         col("region"),
         col("resolution"),
         col("_row"),
-    ]))
+    ])
 }
 
 impl Ingested {

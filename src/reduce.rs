@@ -836,7 +836,7 @@ fn reduce_keyed(
     let items = item_ids(catalog);
     let whole = df.column("_whole")?;
     let (narrow, wide) = match whole.dtype() {
-        DataType::Int64 => (Some(whole.i64()?.clone()), None),
+        DataType::Int64 => (Some(Ints::new(whole.i64()?)), None),
         _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
     };
     let cycles = item_cycles(catalog);
