@@ -748,7 +748,7 @@ impl Maps {
 
     /// The first charge rule of `source` matching `text`.
     fn charge(&self, source: &str, text: &str) -> Option<&str> {
-        let t = norm(text);
+        let t = norm_cow(text);
         self.charge_rules
             .get(source)?
             .iter()
