@@ -217,17 +217,28 @@ pub fn compute(
     let mut partials: Vec<PartialBucket> = Vec::new();
     timings.time_counted("deduct_rate", Some(n), |st| {
         let mut inputs = inputs.into_iter();
+        // A batch's results are appended (one thread, moving every line)
+        // while the next batch runs on the other workers: the same order
+        // as appending each batch before running the next.
+        let mut done: Option<Vec<engine::AccountResult>> = None;
         loop {
             let batch: Vec<AccountInput> = inputs.by_ref().take(ACCOUNTS_PER_BATCH).collect();
-            if batch.is_empty() {
-                return Ok(());
-            }
-            for r in engine::run_accounts(&ctx, batch, &|| st.inc(1)) {
-                // Second pass for partly refused buckets, in this order.
-                partials.extend(r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()));
-                month.lines.extend(r.lines);
-                month.ledger.extend(r.ledger);
-                drafts.extend(r.exceptions);
+            let (next, ()) = rayon::join(
+                || (!batch.is_empty()).then(|| engine::run_accounts(&ctx, batch, &|| st.inc(1))),
+                || {
+                    for r in done.take().into_iter().flatten() {
+                        // Second pass for partly refused buckets, in this order.
+                        partials
+                            .extend(r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()));
+                        month.lines.extend(r.lines);
+                        month.ledger.extend(r.ledger);
+                        drafts.extend(r.exceptions);
+                    }
+                },
+            );
+            match next {
+                Some(results) => done = Some(results),
+                None => return Ok(()),
             }
         }
     })?;
