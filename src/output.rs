@@ -290,7 +290,7 @@ impl Staging {
         name: &'static str,
         height: usize,
         chunk: usize,
-        make: impl Fn(std::ops::Range<usize>) -> Table<'a>,
+        make: impl Fn(std::ops::Range<usize>) -> Table<'a> + Sync,
     ) -> Result<()> {
         let chunk = chunk.max(1);
         let starts: Vec<usize> = if height == 0 {
@@ -303,11 +303,11 @@ impl Staging {
     }
 
     /// Write consecutive parts of one table (at least one, for the schema).
-    fn write_parts<'a, T: std::borrow::Borrow<Table<'a>>>(
+    fn write_parts<'a, T: std::borrow::Borrow<Table<'a>> + Send + Sync>(
         &self,
         name: &str,
         height: usize,
-        parts: impl Iterator<Item = T>,
+        parts: impl Iterator<Item = T> + Send,
     ) -> Result<()> {
         let mut parts = parts.peekable();
         let first = parts
@@ -319,15 +319,25 @@ impl Staging {
             ParquetGroups::create(&self.dir.join(format!("{name}.parquet")), &schema, height)?;
         let mut csv = CsvFile::create(&self.dir.join(format!("{name}.csv")))?;
         csv.header(&names)?;
-        for part in parts {
-            let t = part.borrow();
-            let h = t.height();
-            let mut at = 0;
-            for n in row_groups(h) {
-                pq.push(t.parquet_frame(at, n)?)?;
-                at += n;
-            }
-            csv.rows(h, |i, buf| t.csv_row(i, buf))?;
+        // The next part is made while this one is written (the same files
+        // as one after the other: parts are written in order).
+        let mut next = parts.next();
+        while let Some(part) = next {
+            let (following, written) = rayon::join(
+                || parts.next(),
+                || -> Result<()> {
+                    let t = part.borrow();
+                    let h = t.height();
+                    let mut at = 0;
+                    for n in row_groups(h) {
+                        pq.push(t.parquet_frame(at, n)?)?;
+                        at += n;
+                    }
+                    csv.rows(h, |i, buf| t.csv_row(i, buf))
+                },
+            );
+            written?;
+            next = following;
         }
         pq.finish()?;
         csv.finish()
