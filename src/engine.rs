@@ -108,8 +108,9 @@ struct PkgState {
     removed: bool,
 }
 
-/// Key of one usage line: item, cycle and price key.
-type LineKey = (String, Micros, Option<String>, Option<String>);
+/// Key of one usage line: item, cycle and price key (borrowed from the
+/// account's buckets).
+type LineKey<'b> = (&'b str, Micros, Option<&'b str>, Option<&'b str>);
 
 #[derive(Default)]
 struct LineAcc {
@@ -211,8 +212,8 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
             &b.resolution,
         ))
     });
-    let mut lines: BTreeMap<LineKey, LineAcc> = BTreeMap::new();
-    let mut excs: BTreeMap<(LineKey, &'static str), ExcAcc> = BTreeMap::new();
+    let mut lines: BTreeMap<LineKey<'_>, LineAcc> = BTreeMap::new();
+    let mut excs: BTreeMap<(LineKey<'_>, &'static str), ExcAcc> = BTreeMap::new();
 
     let mut items: Vec<String> = buckets.iter().map(|b| b.item.clone()).collect();
     items.extend(pkgs.iter().map(|p| p.pkg.item.clone()));
@@ -258,12 +259,12 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
             }
             let b = &buckets[idx];
             let key: LineKey = (
-                b.item.clone(),
+                &b.item,
                 b.cycle_start,
-                b.region.clone(),
-                b.resolution.clone(),
+                b.region.as_deref(),
+                b.resolution.as_deref(),
             );
-            let acc = lines.entry(key.clone()).or_default();
+            let acc = lines.entry(key).or_default();
             acc.events += b.events;
             if b.quantity.is_zero() {
                 continue;
@@ -350,14 +351,14 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
 
     // Rate the usage lines.
     for ((item_id, cycle_start, region, resolution), acc) in lines {
-        let (product, item) = cat.item(&item_id).expect("bucket items are catalog items");
+        let (product, item) = cat.item(item_id).expect("bucket items are catalog items");
         out.lines.push(rate_line(
             product,
             item,
             &input.account_id,
             cycle_start,
-            region,
-            resolution,
+            region.map(str::to_string),
+            resolution.map(str::to_string),
             acc,
         ));
     }
@@ -366,11 +367,11 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
         out.exceptions.push(ExceptionDraft {
             row: ExceptionRow {
                 account_id: input.account_id.clone(),
-                item: key.0.clone(),
+                item: key.0.to_string(),
                 event_id: None,
                 event_time: None,
                 reason: reason.to_string(),
-                quantity: to_billing(cat, &key.0, e.quantity),
+                quantity: to_billing(cat, key.0, e.quantity),
                 package_id: None,
                 events: e.events,
                 detail: e.detail,
@@ -409,27 +410,19 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
         });
     }
 
-    out.lines.sort_by_key(line_order);
+    out.lines.sort_by(|a, b| line_order(a).cmp(&line_order(b)));
     out
 }
 
-fn line_order(
-    l: &InvoiceLine,
-) -> (
-    String,
-    String,
-    Micros,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-) {
+/// The order of an account's invoice lines (a key borrowed from the line).
+fn line_order(l: &InvoiceLine) -> (&str, &str, Micros, Option<&str>, Option<&str>, Option<&str>) {
     (
-        l.item.clone(),
-        l.charge_type.clone(),
+        &l.item,
+        &l.charge_type,
         l.cycle_start,
-        l.region.clone(),
-        l.resolution.clone(),
-        l.reference.clone(),
+        l.region.as_deref(),
+        l.resolution.as_deref(),
+        l.reference.as_deref(),
     )
 }
 
@@ -441,9 +434,9 @@ fn kind_index(k: PackageKind) -> usize {
     }
 }
 
-fn refuse(
-    excs: &mut BTreeMap<(LineKey, &'static str), ExcAcc>,
-    key: LineKey,
+fn refuse<'b>(
+    excs: &mut BTreeMap<(LineKey<'b>, &'static str), ExcAcc>,
+    key: LineKey<'b>,
     reason: &'static str,
     b: &Bucket,
     refused: Decimal,
