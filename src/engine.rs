@@ -215,10 +215,16 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
     let mut lines: BTreeMap<LineKey<'_>, LineAcc> = BTreeMap::new();
     let mut excs: BTreeMap<(LineKey<'_>, &'static str), ExcAcc> = BTreeMap::new();
 
-    let mut items: Vec<String> = buckets.iter().map(|b| b.item.clone()).collect();
-    items.extend(pkgs.iter().map(|p| p.pkg.item.clone()));
-    items.sort();
-    items.dedup();
+    let items: Vec<String> = {
+        let mut v: Vec<&str> = buckets
+            .iter()
+            .map(|b| &*b.item)
+            .chain(pkgs.iter().map(|p| p.pkg.item.as_str()))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v.into_iter().map(str::to_string).collect()
+    };
 
     for item_id in &items {
         let Some((product, item)) = cat.item(item_id) else {
@@ -246,7 +252,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
             }
         }
         for (i, b) in buckets.iter().enumerate() {
-            if b.item == *item_id {
+            if *b.item == **item_id {
                 timeline.push((b.start, 1, i));
             }
         }
@@ -461,10 +467,10 @@ fn refuse<'b>(
         }
     } else {
         e.partials.push(PartialBucket {
-            account_id: b.account_id.clone(),
-            item: b.item.clone(),
-            region: b.region.clone(),
-            resolution: b.resolution.clone(),
+            account_id: b.account_id.to_string(),
+            item: b.item.to_string(),
+            region: b.region.as_deref().map(str::to_string),
+            resolution: b.resolution.as_deref().map(str::to_string),
             start: b.start,
             end: b.end,
             funded,

@@ -2,6 +2,8 @@
 //! produces. Times are microseconds since the Unix epoch (UTC); the billing
 //! time zone is applied where cycles and calendar days are computed.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 
 /// Microseconds since 1970-01-01T00:00:00Z.
@@ -86,10 +88,12 @@ pub struct Subscription {
 /// suspension edge, so everything deduction needs is constant inside one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
-    pub account_id: String,
-    pub item: String,
-    pub region: Option<String>,
-    pub resolution: Option<String>,
+    /// Text shared by an account's buckets (the reduction makes each
+    /// account's id, items and price keys once per account).
+    pub account_id: Arc<str>,
+    pub item: Arc<str>,
+    pub region: Option<Arc<str>>,
+    pub resolution: Option<Arc<str>>,
     pub cycle_start: Micros,
     pub start: Micros,
     pub end: Micros,

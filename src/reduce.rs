@@ -20,6 +20,7 @@
 //! cycle.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -870,7 +871,16 @@ fn reduce_keyed(
         })
         .collect();
     starts.push(order.len());
-    let make = |r: usize| -> Result<Bucket> {
+    // Text shared by one account's buckets: its id, and each item and
+    // (region, resolution) made once per account on first use, so a
+    // bucket's text is a reference count held by that account's task alone.
+    #[derive(Default)]
+    struct Shared {
+        account: Option<Arc<str>>,
+        items: Vec<Option<Arc<str>>>,
+        pairs: Vec<Option<(Option<Arc<str>>, Option<Arc<str>>)>>,
+    }
+    let make = |r: usize, shared: &mut Shared| -> Result<Bucket> {
         let w = match &narrow {
             Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
             None => {
@@ -907,10 +917,26 @@ fn reduce_keyed(
         let n = events.get(r).unwrap_or(0) as u64;
         // The event's id is read only if an exception names it.
         let first_row = if n == 1 { first_row.get(r) } else { None };
-        let (region, resolution) = pairs[rr].clone();
+        let account_id = match &shared.account {
+            Some(a) if **a == *account => a.clone(),
+            _ => shared.account.insert(Arc::from(account)).clone(),
+        };
+        if shared.items.is_empty() {
+            shared.items.resize(items.len(), None);
+            shared.pairs.resize(pairs.len(), None);
+        }
+        let item = shared.items[ic]
+            .get_or_insert_with(|| Arc::from(items[ic]))
+            .clone();
+        let (region, resolution) = shared.pairs[rr]
+            .get_or_insert_with(|| {
+                let (g, s) = &pairs[rr];
+                (g.as_deref().map(Arc::from), s.as_deref().map(Arc::from))
+            })
+            .clone();
         Ok(Bucket {
-            account_id: account.to_string(),
-            item: items[ic].to_string(),
+            account_id,
+            item,
             region,
             resolution,
             cycle_start,
@@ -925,7 +951,13 @@ fn reduce_keyed(
     };
     starts
         .par_windows(2)
-        .map(|w| order[w[0]..w[1]].iter().map(|&(_, r)| make(r)).collect())
+        .map(|w| {
+            let mut shared = Shared::default();
+            order[w[0]..w[1]]
+                .iter()
+                .map(|&(_, r)| make(r, &mut shared))
+                .collect()
+        })
         .collect()
 }
 
@@ -1238,7 +1270,7 @@ mod tests {
         // The cut inside 10:15 makes the minute level for "mins": 10:10 and 10:20.
         let mins: Vec<_> = packed
             .iter()
-            .filter(|b| b.item == "mins")
+            .filter(|b| &*b.item == "mins")
             .map(|b| (b.start, b.end, b.cycle_start))
             .collect();
         let hour = at("2026-10-05T10:00:00+08:00");
@@ -1266,7 +1298,7 @@ mod tests {
         let mut b = reduce_of(usage(), &cat, &p, &[]);
         b.sort_by(|x, y| x.item.cmp(&y.item));
         assert_eq!(b.len(), 2, "{b:#?}");
-        assert_eq!(b[0].item, "calls");
+        assert_eq!(&*b[0].item, "calls");
         assert_eq!((b[0].start, b[0].end), (p.start(), p.end()));
         assert_eq!(b[0].quantity, Decimal::from(4));
         // Only a one-event bucket names its event.
@@ -1313,7 +1345,7 @@ mod tests {
         let cut = cut_of("calls", "2026-10-20T10:00:00.500+08:00");
         let mut b = reduce_of(usage(), &cat, &p, std::slice::from_ref(&cut));
         b.sort_by(|x, y| (&x.item, x.start).cmp(&(&y.item, y.start)));
-        let calls: Vec<_> = b.iter().filter(|b| b.item == "calls").collect();
+        let calls: Vec<_> = b.iter().filter(|b| &*b.item == "calls").collect();
         // Oct 5 (uncut day), Oct 20 10:00:00.000 exact, Oct 20 10:00:00.700 exact.
         assert_eq!(calls.len(), 3, "{calls:#?}");
         assert_eq!(calls[0].start, at("2026-10-05T00:00:00+08:00"));
@@ -1357,7 +1389,7 @@ mod tests {
             .iter()
             .map(|b| {
                 (
-                    b.item.as_str(),
+                    &*b.item,
                     b.region.as_deref(),
                     b.resolution.as_deref(),
                     b.events,

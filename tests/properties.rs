@@ -117,7 +117,7 @@ fn reference(m: &Month) -> BTreeMap<String, i64> {
                 .packages
                 .iter()
                 .filter(|p| {
-                    p.item == b.item
+                    *p.item == *b.item
                         && p.effective_at <= b.start
                         && b.start < p.expires_at
                         && balance[&p.package_id] > 0
@@ -149,7 +149,7 @@ proptest! {
 
         // Billable usage = free + campaign + prepaid + postpaid (+ refused, + covered).
         for (item, _) in ITEMS {
-            let billable: Decimal = m.input.buckets.iter().filter(|b| b.item == item).map(|b| b.quantity).sum();
+            let billable: Decimal = m.input.buckets.iter().filter(|b| &*b.item == item).map(|b| b.quantity).sum();
             let accounted: Decimal = r.lines.iter().filter(|l| l.item == item && l.charge_type == "usage")
                 .map(|l| l.free_quantity + l.campaign_quantity + l.prepaid_quantity + l.postpaid_quantity
                      + l.subscription_quantity + l.refused_quantity)
