@@ -1375,14 +1375,31 @@ impl Table {
 
     /// The file and reported row number of a row.
     fn locate(&self, fidx: i64, idx: i64) -> (String, i64) {
+        let (k, line) = self.locate_at(fidx, idx);
+        (self.file_name(k), line)
+    }
+
+    /// [`Table::locate`] with the file as its index in `sources` (`None`:
+    /// the table's own path), so a caller can name it once per file.
+    fn locate_at(&self, fidx: i64, idx: i64) -> (Option<usize>, i64) {
         if let Some(m) = &self.merged {
             let k = m.offsets.partition_point(|&o| o <= idx).saturating_sub(1);
-            let s = &self.sources[k];
-            return (s.path.display().to_string(), s.rows.row(idx - m.offsets[k]));
+            return (Some(k), self.sources[k].rows.row(idx - m.offsets[k]));
         }
-        match usize::try_from(fidx).ok().and_then(|i| self.sources.get(i)) {
-            Some(s) => (s.path.display().to_string(), s.rows.row(idx)),
-            None => (self.path.display().to_string(), idx + 1),
+        match usize::try_from(fidx)
+            .ok()
+            .filter(|&i| i < self.sources.len())
+        {
+            Some(i) => (Some(i), self.sources[i].rows.row(idx)),
+            None => (None, idx + 1),
+        }
+    }
+
+    /// The name a message gives file `k` of [`Table::locate_at`].
+    fn file_name(&self, k: Option<usize>) -> String {
+        match k {
+            Some(k) => self.sources[k].path.display().to_string(),
+            None => self.path.display().to_string(),
         }
     }
 
@@ -2085,7 +2102,7 @@ fn duplicate_rows(table: &Table, occurrences: &DataFrame) -> Result<(DataFrame, 
 /// frame), parsed values and reasons by field, in field order (a dozen
 /// fields: a short list, not a map, per row).
 struct Row<'a> {
-    file: String,
+    file: &'a str,
     row: i64,
     text: Vec<(&'static str, Option<&'a str>)>,
     time: Vec<(&'static str, Option<Micros>)>,
@@ -2179,23 +2196,44 @@ fn small_table<T>(
     }
     let mut out = Vec::new();
     let mut rejected = 0u64;
-    let mut seen: PlHashMap<String, (String, i64)> = PlHashMap::default();
+    // Each file named once; rows borrow the name.
+    let names: Vec<String> = (0..table.sources.len())
+        .map(|k| table.file_name(Some(k)))
+        .collect();
+    let own_name = table.file_name(None);
+    let mut seen: PlHashMap<String, (&str, i64)> = PlHashMap::default();
+    // One row's lists, refilled for each row (the fields never change).
+    let mut row = Row {
+        file: &own_name,
+        row: 0,
+        text: texts.iter().map(|(k, _)| (*k, None)).collect(),
+        time: times.iter().map(|(k, _)| (*k, None)).collect(),
+        boolean: bools.iter().map(|(k, _)| (*k, None)).collect(),
+        reason: reasons.iter().map(|(k, _)| (*k, None)).collect(),
+    };
     for i in 0..df.height() {
-        let (file, line) = table.locate(fidx.get(i).unwrap_or(0), idx.get(i).unwrap_or(0));
-        let row = Row {
-            file,
-            row: line,
-            text: texts.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-            time: times.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-            boolean: bools.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-            reason: reasons.iter().map(|(k, c)| (*k, c.get(i))).collect(),
-        };
+        let (file, line) = table.locate_at(fidx.get(i).unwrap_or(0), idx.get(i).unwrap_or(0));
+        row.file = file.map_or(own_name.as_str(), |k| names[k].as_str());
+        row.row = line;
+        for (slot, (_, c)) in row.text.iter_mut().zip(&texts) {
+            slot.1 = c.get(i);
+        }
+        for (slot, (_, c)) in row.time.iter_mut().zip(&times) {
+            slot.1 = c.get(i);
+        }
+        for (slot, (_, c)) in row.boolean.iter_mut().zip(&bools) {
+            slot.1 = c.get(i);
+        }
+        for (slot, (_, c)) in row.reason.iter_mut().zip(&reasons) {
+            slot.1 = c.get(i);
+        }
+        let row = &row;
         let mut rej: RowRejects = row
             .reason
             .iter()
             .filter_map(|(k, v)| v.map(|v| (*k, v.to_string())))
             .collect();
-        let built = build(&row, &mut rej).filter(|_| rej.is_empty());
+        let built = build(row, &mut rej).filter(|_| rej.is_empty());
         if let Some(x) = &built {
             let key = (unique.key)(x);
             if let Some((f, l)) = seen.get(&key) {
@@ -2204,7 +2242,7 @@ fn small_table<T>(
                     format!("{}: first at {f} row {l}", unique.reason),
                 ));
             } else {
-                seen.insert(key, (row.file.clone(), row.row));
+                seen.insert(key, (row.file, row.row));
             }
         }
         match built {
@@ -2215,7 +2253,13 @@ fn small_table<T>(
                     rej.push(("", "invalid_row: cannot be read".into()));
                 }
                 for (c, reason) in rej {
-                    rejects.push((row.file.clone(), row.row, c.to_string(), row.s(c), reason));
+                    rejects.push((
+                        row.file.to_string(),
+                        row.row,
+                        c.to_string(),
+                        row.s(c),
+                        reason,
+                    ));
                 }
             }
         }
@@ -2319,7 +2363,7 @@ fn package_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Package
         price: row.dec("price"),
         currency,
         refunded_at: row.time("refunded_at"),
-        file: row.file.clone(),
+        file: row.file.to_string(),
         row: u64::try_from(row.row).unwrap_or(0),
     })
 }
