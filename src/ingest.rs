@@ -2145,6 +2145,25 @@ impl Row<'_> {
     }
 }
 
+/// A row's list of one kind of field, values still unset ([`refill`]).
+fn slots<'a, T: PolarsDataType>(
+    columns: &[(&'static str, &'a ChunkedArray<T>)],
+) -> Vec<(&'static str, Option<T::Physical<'a>>)> {
+    columns.iter().map(|(k, _)| (*k, None)).collect()
+}
+
+/// Each field's value in row `i` of its column, into a row's list made by
+/// [`slots`] for these columns.
+fn refill<'a, T: PolarsDataType>(
+    slots: &mut [(&'static str, Option<T::Physical<'a>>)],
+    columns: &[(&'static str, &'a ChunkedArray<T>)],
+    i: usize,
+) {
+    for (slot, (_, c)) in slots.iter_mut().zip(columns) {
+        slot.1 = c.get(i);
+    }
+}
+
 /// Rejects of one row: (column, reason).
 type RowRejects = Vec<(&'static str, String)>;
 
@@ -2206,27 +2225,19 @@ fn small_table<T>(
     let mut row = Row {
         file: &own_name,
         row: 0,
-        text: texts.iter().map(|(k, _)| (*k, None)).collect(),
-        time: times.iter().map(|(k, _)| (*k, None)).collect(),
-        boolean: bools.iter().map(|(k, _)| (*k, None)).collect(),
-        reason: reasons.iter().map(|(k, _)| (*k, None)).collect(),
+        text: slots(&texts),
+        time: slots(&times),
+        boolean: slots(&bools),
+        reason: slots(&reasons),
     };
     for i in 0..df.height() {
         let (file, line) = table.locate_at(fidx.get(i).unwrap_or(0), idx.get(i).unwrap_or(0));
         row.file = file.map_or(own_name.as_str(), |k| names[k].as_str());
         row.row = line;
-        for (slot, (_, c)) in row.text.iter_mut().zip(&texts) {
-            slot.1 = c.get(i);
-        }
-        for (slot, (_, c)) in row.time.iter_mut().zip(&times) {
-            slot.1 = c.get(i);
-        }
-        for (slot, (_, c)) in row.boolean.iter_mut().zip(&bools) {
-            slot.1 = c.get(i);
-        }
-        for (slot, (_, c)) in row.reason.iter_mut().zip(&reasons) {
-            slot.1 = c.get(i);
-        }
+        refill(&mut row.text, &texts, i);
+        refill(&mut row.time, &times, i);
+        refill(&mut row.boolean, &bools, i);
+        refill(&mut row.reason, &reasons, i);
         let row = &row;
         let mut rej: RowRejects = row
             .reason

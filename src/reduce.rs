@@ -874,11 +874,11 @@ fn reduce_keyed(
     // Text shared by one account's buckets: its id, and each item and
     // (region, resolution) made once per account on first use, so a
     // bucket's text is a reference count held by that account's task alone.
-    #[derive(Default)]
+    type SharedPair = (Option<Arc<str>>, Option<Arc<str>>);
     struct Shared {
         account: Option<Arc<str>>,
         items: Vec<Option<Arc<str>>>,
-        pairs: Vec<Option<(Option<Arc<str>>, Option<Arc<str>>)>>,
+        pairs: Vec<Option<SharedPair>>,
     }
     let make = |r: usize, shared: &mut Shared| -> Result<Bucket> {
         let w = match &narrow {
@@ -921,10 +921,6 @@ fn reduce_keyed(
             Some(a) if **a == *account => a.clone(),
             _ => shared.account.insert(Arc::from(account)).clone(),
         };
-        if shared.items.is_empty() {
-            shared.items.resize(items.len(), None);
-            shared.pairs.resize(pairs.len(), None);
-        }
         let item = shared.items[ic]
             .get_or_insert_with(|| Arc::from(items[ic]))
             .clone();
@@ -952,7 +948,11 @@ fn reduce_keyed(
     starts
         .par_windows(2)
         .map(|w| {
-            let mut shared = Shared::default();
+            let mut shared = Shared {
+                account: None,
+                items: vec![None; items.len()],
+                pairs: vec![None; pairs.len()],
+            };
             order[w[0]..w[1]]
                 .iter()
                 .map(|&(_, r)| make(r, &mut shared))
