@@ -1066,6 +1066,17 @@ fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
 /// `d` at `scale`, which the first pass chose to hold every value exactly:
 /// a value it did not see would be rounded, so that stops the export.
 fn at_scale(d: Decimal, scale: u32) -> Decimal {
+    // The mantissa times a power of ten in integers when that fits, as it
+    // nearly always does (`rescale` and the exactness check cost more).
+    if scale <= 28 && d.scale() <= scale {
+        let m = 10i128
+            .checked_pow(scale - d.scale())
+            .and_then(|f| d.mantissa().checked_mul(f))
+            .filter(|m| m.unsigned_abs() < 1u128 << 96);
+        if let Some(m) = m {
+            return Decimal::from_i128_with_scale(m, scale);
+        }
+    }
     let mut x = d;
     x.rescale(scale);
     assert!(
@@ -1326,6 +1337,28 @@ mod tests {
             String::from_utf8(buf).unwrap()
         };
         assert_eq!(dec_text(Decimal::new(5, 0), 2), "5.00");
+        // The integer path and rust_decimal's rescale agree, sign and all,
+        // up to the largest mantissa; a value that would round stops.
+        for d in [
+            Decimal::new(-125, 2),
+            Decimal::new(7, 28),
+            Decimal::MAX,
+            Decimal::MIN,
+            Decimal::new(1, 0),
+            Decimal::new(-3, 1),
+        ] {
+            for scale in d.scale()..=28 {
+                let mut want = d;
+                want.rescale(scale);
+                if want == d && want.scale() == scale {
+                    let got = at_scale(d, scale);
+                    assert_eq!((got, got.scale()), (want, scale), "{d} at {scale}");
+                    assert_eq!(got.mantissa(), want.mantissa());
+                }
+            }
+        }
+        assert!(std::panic::catch_unwind(|| at_scale(Decimal::new(125, 3), 2)).is_err());
+        assert!(std::panic::catch_unwind(|| at_scale(Decimal::MAX, 1)).is_err());
         assert_eq!(dec_text(-Decimal::ZERO, 2), "0.00");
     }
 }

@@ -7,7 +7,6 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use chrono::{Datelike, Timelike};
 use polars::prelude::*;
 use rayon::prelude::*;
 use rust_decimal::prelude::*;
@@ -700,32 +699,47 @@ fn push_digits(buf: &mut Vec<u8>, v: u32, width: u32) {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of a calendar time with a four-digit year.
-fn push_date_time(buf: &mut Vec<u8>, t: &chrono::NaiveDateTime) {
-    push_digits(buf, t.year() as u32, 4);
-    buf.push(b'-');
-    push_digits(buf, t.month(), 2);
-    buf.push(b'-');
-    push_digits(buf, t.day(), 2);
-    buf.push(b'T');
-    push_digits(buf, t.hour(), 2);
-    buf.push(b':');
-    push_digits(buf, t.minute(), 2);
-    buf.push(b':');
-    push_digits(buf, t.second(), 2);
+/// `YYYY-MM-DDTHH:MM:SS` of the calendar time `secs` seconds after
+/// 1970-01-01T00:00:00 (already in the wanted zone), when its year has four
+/// digits; `false` (nothing written) otherwise. Integer arithmetic only:
+/// every table and the FOCUS export write one or more times per row.
+fn push_date_time(buf: &mut Vec<u8>, secs: i64) -> bool {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+    let (year, month, day) = period::civil_from_days(days);
+    if !(1000..=9999).contains(&year) {
+        return false;
+    }
+    let two = |v: u32| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+    let y = year as u32;
+    let mut out = [0u8; 19];
+    out[..4].copy_from_slice(&[
+        b'0' + (y / 1000) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+    ]);
+    out[4] = b'-';
+    out[5..7].copy_from_slice(&two(month));
+    out[7] = b'-';
+    out[8..10].copy_from_slice(&two(day));
+    out[10] = b'T';
+    out[11..13].copy_from_slice(&two(sod / 3600));
+    out[13] = b':';
+    out[14..16].copy_from_slice(&two(sod / 60 % 60));
+    out[16] = b':';
+    out[17..19].copy_from_slice(&two(sod % 60));
+    buf.extend_from_slice(&out);
+    true
 }
 
 /// [`period::format_time`] into a buffer: `2026-10-01T00:00:00+08:00`, with
 /// `.ffffff` when the instant has microseconds.
 pub fn push_time(buf: &mut Vec<u8>, t: Micros, offset: i32) {
-    let dt = period::to_datetime(t, offset);
-    let local = dt.naive_local();
-    if offset % 60 != 0 || !(1000..=9999).contains(&local.year()) {
+    let (secs, micros) = (t.div_euclid(1_000_000), t.rem_euclid(1_000_000) as u32);
+    if offset % 60 != 0 || !push_date_time(buf, secs + i64::from(offset)) {
         buf.extend_from_slice(period::format_time(t, offset).as_bytes());
         return;
     }
-    push_date_time(buf, &local);
-    let micros = dt.timestamp_subsec_micros();
     if micros != 0 {
         buf.push(b'.');
         push_digits(buf, micros, 6);
@@ -739,12 +753,11 @@ pub fn push_time(buf: &mut Vec<u8>, t: Micros, offset: i32) {
 
 /// An instant in UTC to the second: `2026-10-01T00:00:00Z`.
 pub fn push_utc(buf: &mut Vec<u8>, t: Micros) {
-    let dt = period::to_datetime(t, 0).naive_utc();
-    if !(1000..=9999).contains(&dt.year()) {
+    if !push_date_time(buf, t.div_euclid(1_000_000)) {
+        let dt = period::to_datetime(t, 0).naive_utc();
         put(buf, format_args!("{}", dt.format("%Y-%m-%dT%H:%M:%SZ")));
         return;
     }
-    push_date_time(buf, &dt);
     buf.push(b'Z');
 }
 
@@ -893,6 +906,31 @@ mod tests {
                     .format("%Y-%m-%dT%H:%M:%SZ")
                     .to_string();
                 assert_eq!(String::from_utf8(buf).unwrap(), want);
+            }
+            // Before 1970, and years of fewer or more than four digits
+            // (written by chrono's own format).
+            for t in [
+                -1,
+                -1_000_000,
+                -86_400_000_001,
+                -31_000_000_000_000_000,
+                -62_000_000_000_000_000,
+                253_402_300_799_000_000,
+                253_402_300_800_000_000,
+                300_000_000_000_123_456,
+            ] {
+                let mut buf = Vec::new();
+                push_time(&mut buf, t, offset);
+                assert_eq!(
+                    String::from_utf8(buf).unwrap(),
+                    period::format_time(t, offset)
+                );
+                let mut buf = Vec::new();
+                push_utc(&mut buf, t);
+                let want = period::to_datetime(t, 0)
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string();
+                assert_eq!(String::from_utf8(buf).unwrap(), want, "{t}");
             }
         }
     }

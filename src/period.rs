@@ -75,12 +75,40 @@ impl Period {
     }
 }
 
+/// Midnight starting a valid local date, in UTC µs: the day count times a
+/// day, less the offset (plain integer arithmetic: periods and cycles ask
+/// for it once per row written, and chrono's checked path weighed on that).
 fn local_midnight(tz: FixedOffset, year: i32, month: u32, day: u32) -> Micros {
-    let date = NaiveDate::from_ymd_opt(year, month, day).expect("valid date");
-    tz.from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
-        .single()
-        .expect("fixed offsets are unambiguous")
-        .timestamp_micros()
+    debug_assert!(NaiveDate::from_ymd_opt(year, month, day).is_some());
+    let secs =
+        days_from_civil(i64::from(year), month, day) * 86_400 - i64::from(tz.local_minus_utc());
+    secs * SECOND
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (negative before),
+/// Howard Hinnant's `days_from_civil`.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The (year, month, day) `days` after 1970-01-01, Hinnant's `civil_from_days`.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// The calendar date of an instant in the zone `offset`.
@@ -161,6 +189,33 @@ mod tests {
         let oct = Period::parse("2026-10", CST).unwrap();
         assert!(!oct.contains(utc("2026-10-31T23:30:00Z")));
         assert!(oct.contains(utc("2026-10-31T15:59:59Z")));
+    }
+
+    #[test]
+    fn calendar_arithmetic_matches_chrono() {
+        // Every day from 1600 to 2400 both ways, and midnights in several zones.
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let mut date = NaiveDate::from_ymd_opt(1600, 1, 1).unwrap();
+        let last = NaiveDate::from_ymd_opt(2400, 12, 31).unwrap();
+        while date <= last {
+            let days = (date - epoch).num_days();
+            let (y, m, d) = (i64::from(date.year()), date.month(), date.day());
+            assert_eq!(days_from_civil(y, m, d), days, "{date}");
+            assert_eq!(civil_from_days(days), (y, m, d), "{date}");
+            date = date.succ_opt().unwrap();
+        }
+        for offset in [0, CST, -5 * 3600, 5 * 3600 + 1800, -9000] {
+            for s in ["2026-01-01", "2024-02-29", "1999-12-31", "2100-03-01"] {
+                let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+                let tz = FixedOffset::east_opt(offset).unwrap();
+                let want = tz
+                    .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+                    .single()
+                    .unwrap()
+                    .timestamp_micros();
+                assert_eq!(date_start(date, offset), want, "{s} {offset}");
+            }
+        }
     }
 
     #[test]

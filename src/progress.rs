@@ -86,10 +86,20 @@ impl Timings {
         });
         let handle = Stage { bar };
         let t = Instant::now();
+        let cpu0 = cpu_seconds();
         let r = f(&handle);
         let secs = t.elapsed().as_secs_f64();
         let peak = peak_rss_mb();
-        tracing::info!(stage, seconds = secs, peak_rss_mb = peak, "stage done");
+        // CPU seconds of all threads (user + system): with both cores busy,
+        // the work a stage did, less swayed than its wall time by a busy host.
+        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+        tracing::info!(
+            stage,
+            seconds = secs,
+            cpu_seconds = cpu,
+            peak_rss_mb = peak,
+            "stage done"
+        );
         if let Some(mb) = peak {
             self.peak_rss_mb.insert(stage.to_string(), mb);
         }
@@ -101,6 +111,17 @@ impl Timings {
             .insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
         r
     }
+}
+
+/// User + system CPU seconds of this process so far (`/proc/self/stat`,
+/// Linux, in clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace().skip(11);
+    let (utime, stime): (u64, u64) = (f.next()?.parse().ok()?, f.next()?.parse().ok()?);
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// Peak resident set size of this process so far, in MB (`VmHWM`, Linux).
