@@ -439,6 +439,11 @@ struct ColumnEncoder {
     parquet: polars_parquet::write::SchemaDescriptor,
     encodings: Vec<Vec<polars_parquet::write::Encoding>>,
     options: polars_parquet::write::WriteOptions,
+    /// Per column: text whose distinct values were too many for a
+    /// dictionary in an earlier row group goes straight to polars (the
+    /// bytes are the same either way; this only skips building a
+    /// dictionary that would be dropped).
+    many_values: Vec<std::sync::atomic::AtomicBool>,
 }
 
 impl ColumnEncoder {
@@ -451,7 +456,7 @@ impl ColumnEncoder {
     ) -> Result<ColumnEncoder> {
         let arrow = schema.to_arrow(CompatLevel::newest());
         let parquet = polars_parquet::write::to_parquet_schema(&arrow)?;
-        let encodings = polars::io::parquet::write::get_encodings(&arrow)
+        let encodings: Vec<Vec<_>> = polars::io::parquet::write::get_encodings(&arrow)
             .iter()
             .cloned()
             .collect();
@@ -461,11 +466,15 @@ impl ColumnEncoder {
             version: polars_parquet::write::Version::V1,
             data_page_size: None,
         };
+        let many_values = (0..encodings.len())
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect();
         Ok(ColumnEncoder {
             arrow,
             parquet,
             encodings,
             options,
+            many_values,
         })
     }
 
@@ -482,11 +491,24 @@ impl ColumnEncoder {
                     std::borrow::Cow::Borrowed(field),
                     true,
                 )?;
+                use std::sync::atomic::Ordering::Relaxed;
                 let dictionary = match self.encodings[i].as_slice() {
-                    [polars_parquet::write::Encoding::RleDictionary] => array
-                        .as_any()
-                        .downcast_ref::<polars_arrow::array::Utf8ViewArray>()
-                        .and_then(dictionary_of),
+                    [polars_parquet::write::Encoding::RleDictionary]
+                        if !self.many_values[i].load(Relaxed) =>
+                    {
+                        let text = array
+                            .as_any()
+                            .downcast_ref::<polars_arrow::array::Utf8ViewArray>();
+                        match text.map(dictionary_of) {
+                            Some(Dictionary::Encode(array, encoding)) => {
+                                if encoding == polars_parquet::write::Encoding::Plain {
+                                    self.many_values[i].store(true, Relaxed);
+                                }
+                                Some((array, encoding))
+                            }
+                            _ => None,
+                        }
+                    }
                     _ => None,
                 };
                 let (array, encodings) = match dictionary {
@@ -524,10 +546,20 @@ impl ColumnEncoder {
     }
 }
 
+/// What [`dictionary_of`] found.
+enum Dictionary {
+    /// Encode this array so: a dictionary where polars would write one,
+    /// the text itself as plain values where polars would fall back to them.
+    Encode(
+        Box<dyn polars_arrow::array::Array>,
+        polars_parquet::write::Encoding,
+    ),
+    /// Empty or all null: left to polars.
+    Polars,
+}
+
 /// A string column the way polars' Parquet writer would encode it, found
-/// cheaply: `Some((dictionary, RleDictionary))` where polars would write a
-/// dictionary, `Some((array, Plain))` where it would fall back to plain
-/// values, `None` to leave the column to polars (empty or all null).
+/// cheaply (see [`Dictionary`]).
 ///
 /// polars estimates the column's distinct values (HyperLogLog over every
 /// value, a null counting as the empty string), writes plain values when
@@ -540,19 +572,14 @@ impl ColumnEncoder {
 /// (plus the empty string when there are nulls): HyperLogLog depends only on
 /// the set of values, so it is polars' estimate. The pages are those of
 /// polars' own writer, byte for byte (a test compares whole files).
-fn dictionary_of(
-    array: &polars_arrow::array::Utf8ViewArray,
-) -> Option<(
-    Box<dyn polars_arrow::array::Array>,
-    polars_parquet::write::Encoding,
-)> {
+fn dictionary_of(array: &polars_arrow::array::Utf8ViewArray) -> Dictionary {
     use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
     use polars_arrow::datatypes::{ArrowDataType, IntegerType};
     use polars_parquet::write::Encoding;
     let n = array.len();
     let nulls = array.null_count();
     if n == 0 || nulls == n {
-        return None;
+        return Dictionary::Polars;
     }
     let validity = array.validity();
     let mut keys: Vec<u32> = Vec::with_capacity(n);
@@ -585,7 +612,7 @@ fn dictionary_of(
     .freeze();
     let estimate = polars_compute::cardinality::estimate_cardinality(&distinct);
     if n > 128 && (estimate as f64) / (n as f64) > 0.75 {
-        return Some((array.to_boxed(), Encoding::Plain));
+        return Dictionary::Encode(array.to_boxed(), Encoding::Plain);
     }
     let values = MutableBinaryViewArray::<str>::from_values_iter(values.iter().copied()).freeze();
     let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
@@ -596,7 +623,7 @@ fn dictionary_of(
     );
     let dictionary = DictionaryArray::<u32>::try_new(dtype, keys, values.boxed())
         .expect("every key names one of the values");
-    Some((dictionary.boxed(), Encoding::RleDictionary))
+    Dictionary::Encode(dictionary.boxed(), Encoding::RleDictionary)
 }
 
 impl ParquetGroups {
