@@ -42,7 +42,7 @@ use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
 use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
 use crate::output::{
-    decimal_column, push_decimal, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups,
+    decimal_column, push_scaled, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups,
     Staging, QTY_SCALE,
 };
 use crate::period::{Period, DAY, HOUR};
@@ -1021,7 +1021,7 @@ impl Shape {
             for (k, (_, get)) in cols.iter().enumerate() {
                 if let Get::Dec(_, f) = get {
                     if let Some(d) = f(r) {
-                        self.digits[k] = self.digits[k].max(d.normalize().scale());
+                        self.digits[k] = self.digits[k].max(digits_needed(d));
                     }
                 }
             }
@@ -1059,24 +1059,56 @@ impl Shape {
 /// `d` as text with exactly `scale` digits after the point (`scale` at
 /// least the digits `d` needs); zero without a sign.
 fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
-    let x = if d.is_zero() { Decimal::ZERO } else { d };
-    push_decimal(buf, at_scale(x, scale), scale as usize);
+    push_scaled(buf, mantissa_at(d, scale), scale);
+}
+
+/// Powers of ten, 10⁰ to 10²⁸.
+const POW10: [i128; 29] = {
+    let mut p = [1i128; 29];
+    let mut k = 1;
+    while k < 29 {
+        p[k] = p[k - 1] * 10;
+        k += 1;
+    }
+    p
+};
+
+/// The mantissa of `d` at `scale` ([`at_scale`]): in integers when that
+/// fits, as it nearly always does (`rescale` and its exactness check cost
+/// more, and the export does this twice for every decimal cell).
+fn mantissa_at(d: Decimal, scale: u32) -> i128 {
+    if scale <= 28 && d.scale() <= scale {
+        let m = d
+            .mantissa()
+            .checked_mul(POW10[(scale - d.scale()) as usize])
+            .filter(|m| m.unsigned_abs() < 1u128 << 96);
+        if let Some(m) = m {
+            return m;
+        }
+    }
+    at_scale(d, scale).mantissa()
+}
+
+/// The digits after the point `d` needs: `d.normalize().scale()` without
+/// 96-bit division for mantissas of 64 bits.
+fn digits_needed(d: Decimal) -> u32 {
+    match u64::try_from(d.mantissa().unsigned_abs()) {
+        Ok(0) => 0,
+        Ok(mut m) => {
+            let mut s = d.scale();
+            while s > 0 && m % 10 == 0 {
+                m /= 10;
+                s -= 1;
+            }
+            s
+        }
+        Err(_) => d.normalize().scale(),
+    }
 }
 
 /// `d` at `scale`, which the first pass chose to hold every value exactly:
 /// a value it did not see would be rounded, so that stops the export.
 fn at_scale(d: Decimal, scale: u32) -> Decimal {
-    // The mantissa times a power of ten in integers when that fits, as it
-    // nearly always does (`rescale` and the exactness check cost more).
-    if scale <= 28 && d.scale() <= scale {
-        let m = 10i128
-            .checked_pow(scale - d.scale())
-            .and_then(|f| d.mantissa().checked_mul(f))
-            .filter(|m| m.unsigned_abs() < 1u128 << 96);
-        if let Some(m) = m {
-            return Decimal::from_i128_with_scale(m, scale);
-        }
-    }
     let mut x = d;
     x.rescale(scale);
     assert!(
@@ -1129,7 +1161,7 @@ fn typed_frame(
                 }
                 Get::Dec(_, f) => {
                     // The scale keeps every value exact: the mantissa at that scale.
-                    let mantissas = rows().map(|r| f(r).map(|d| at_scale(d, scale).mantissa()));
+                    let mantissas = rows().map(|r| f(r).map(|d| mantissa_at(d, scale)));
                     decimal_column(name, mantissas, scale)?
                 }
                 Get::Time(f) => utc_column(name, rows().map(|r| Some(f(r))))?,
@@ -1347,18 +1379,34 @@ mod tests {
             Decimal::new(1, 0),
             Decimal::new(-3, 1),
         ] {
+            assert_eq!(digits_needed(d), d.normalize().scale(), "{d}");
             for scale in d.scale()..=28 {
                 let mut want = d;
                 want.rescale(scale);
                 if want == d && want.scale() == scale {
-                    let got = at_scale(d, scale);
-                    assert_eq!((got, got.scale()), (want, scale), "{d} at {scale}");
-                    assert_eq!(got.mantissa(), want.mantissa());
+                    assert_eq!(mantissa_at(d, scale), want.mantissa(), "{d} at {scale}");
+                    let mut buf = Vec::new();
+                    push_dec(&mut buf, d, scale);
+                    assert_eq!(
+                        String::from_utf8(buf).unwrap(),
+                        format!("{want:.*}", scale as usize)
+                    );
                 }
             }
         }
-        assert!(std::panic::catch_unwind(|| at_scale(Decimal::new(125, 3), 2)).is_err());
-        assert!(std::panic::catch_unwind(|| at_scale(Decimal::MAX, 1)).is_err());
+        for (m, s) in [
+            (1_200i64, 3),
+            (-5_000, 2),
+            (0, 4),
+            (7, 0),
+            (10, 1),
+            (i64::MAX, 9),
+        ] {
+            let d = Decimal::new(m, s);
+            assert_eq!(digits_needed(d), d.normalize().scale(), "{d}");
+        }
+        assert!(std::panic::catch_unwind(|| mantissa_at(Decimal::new(125, 3), 2)).is_err());
+        assert!(std::panic::catch_unwind(|| mantissa_at(Decimal::MAX, 1)).is_err());
         assert_eq!(dec_text(-Decimal::ZERO, 2), "0.00");
     }
 }

@@ -116,13 +116,33 @@ pub(crate) fn push_decimal(buf: &mut Vec<u8>, d: Decimal, prec: usize) {
         put(buf, format_args!("{:.*}", prec, d));
         return;
     }
-    if d.is_sign_negative() {
+    push_digits_of(
+        buf,
+        d.is_sign_negative(),
+        d.mantissa().unsigned_abs(),
+        scale,
+        prec,
+    );
+}
+
+/// The decimal `m` × 10^-`scale` with exactly `scale` digits after the
+/// point (`scale` at most 28), zero without a sign: [`push_decimal`] of
+/// that value, from its mantissa.
+pub(crate) fn push_scaled(buf: &mut Vec<u8>, m: i128, scale: u32) {
+    let scale = scale.min(28) as usize;
+    push_digits_of(buf, m < 0, m.unsigned_abs(), scale, scale);
+}
+
+/// Sign, whole digits, the point and `prec` digits (`scale` of them from
+/// the mantissa `m`, then zeros).
+fn push_digits_of(buf: &mut Vec<u8>, negative: bool, m: u128, scale: usize, prec: usize) {
+    if negative {
         buf.push(b'-');
     }
     // Digits of the mantissa, least significant first, at least `scale`.
     let mut digits = [b'0'; 40];
     let mut n = 0;
-    let mut m = d.mantissa().unsigned_abs();
+    let mut m = m;
     while m > u128::from(u64::MAX) {
         digits[n] = b'0' + (m % 10) as u8;
         m /= 10;
@@ -817,24 +837,40 @@ fn push_digits(buf: &mut Vec<u8>, v: u32, width: u32) {
 /// digits; `false` (nothing written) otherwise. Integer arithmetic only:
 /// every table and the FOCUS export write one or more times per row.
 fn push_date_time(buf: &mut Vec<u8>, secs: i64) -> bool {
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
-    let (year, month, day) = period::civil_from_days(days);
-    if !(1000..=9999).contains(&year) {
-        return false;
+    // The date's text is kept per thread for the next call: rows written
+    // one after another mostly fall on the same day.
+    thread_local! {
+        static LAST_DAY: std::cell::Cell<(i64, [u8; 10])> =
+            const { std::cell::Cell::new((i64::MIN, [0; 10])) };
     }
     let two = |v: u32| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
-    let y = year as u32;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+    let date = LAST_DAY.with(|last| match last.get() {
+        (d, text) if d == days => Some(text),
+        _ => {
+            let (year, month, day) = period::civil_from_days(days);
+            if !(1000..=9999).contains(&year) {
+                return None;
+            }
+            let y = year as u32;
+            let mut text = [b'-'; 10];
+            text[..4].copy_from_slice(&[
+                b'0' + (y / 1000) as u8,
+                b'0' + (y / 100 % 10) as u8,
+                b'0' + (y / 10 % 10) as u8,
+                b'0' + (y % 10) as u8,
+            ]);
+            text[5..7].copy_from_slice(&two(month));
+            text[8..10].copy_from_slice(&two(day));
+            last.set((days, text));
+            Some(text)
+        }
+    });
+    let Some(date) = date else {
+        return false;
+    };
     let mut out = [0u8; 19];
-    out[..4].copy_from_slice(&[
-        b'0' + (y / 1000) as u8,
-        b'0' + (y / 100 % 10) as u8,
-        b'0' + (y / 10 % 10) as u8,
-        b'0' + (y % 10) as u8,
-    ]);
-    out[4] = b'-';
-    out[5..7].copy_from_slice(&two(month));
-    out[7] = b'-';
-    out[8..10].copy_from_slice(&two(day));
+    out[..10].copy_from_slice(&date);
     out[10] = b'T';
     out[11..13].copy_from_slice(&two(sod / 3600));
     out[13] = b':';
