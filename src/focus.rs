@@ -43,7 +43,7 @@ use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
 use crate::output::{
     decimal_column, push_scaled, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups,
-    Staging, QTY_SCALE,
+    Staging, POW10, QTY_SCALE,
 };
 use crate::period::{Period, DAY, HOUR};
 use crate::run::Month;
@@ -1061,17 +1061,6 @@ impl Shape {
 fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
     push_scaled(buf, mantissa_at(d, scale), scale);
 }
-
-/// Powers of ten, 10⁰ to 10²⁸.
-const POW10: [i128; 29] = {
-    let mut p = [1i128; 29];
-    let mut k = 1;
-    while k < 29 {
-        p[k] = p[k - 1] * 10;
-        k += 1;
-    }
-    p
-};
 
 /// The mantissa of `d` at `scale` ([`at_scale`]): in integers when that
 /// fits, as it nearly always does (`rescale` and its exactness check cost

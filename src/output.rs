@@ -68,11 +68,50 @@ pub struct Table<'a> {
     pub offset: i32,
 }
 
+/// Powers of ten, 10⁰ to 10²⁸.
+pub(crate) const POW10: [i128; 29] = {
+    let mut p = [1i128; 29];
+    let mut k = 1;
+    while k < 29 {
+        p[k] = p[k - 1] * 10;
+        k += 1;
+    }
+    p
+};
+
 /// `d` rounded half away from zero to `scale` digits: the mantissa at that scale.
 fn mantissa_at(d: Decimal, scale: u32) -> i128 {
+    rounded_mantissa(d, scale).unwrap_or_else(|| rounded(d, scale).mantissa())
+}
+
+/// `d` rounded half away from zero to `scale` digits, by rust_decimal.
+fn rounded(d: Decimal, scale: u32) -> Decimal {
     let mut r = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
     r.rescale(scale);
-    r.mantissa()
+    r
+}
+
+/// The mantissa of [`rounded`] in integer arithmetic (every table writes
+/// each decimal cell twice, Parquet and CSV), or `None` where that would
+/// overflow or `scale` is past rust_decimal's 28.
+fn rounded_mantissa(d: Decimal, scale: u32) -> Option<i128> {
+    let (m, s) = (d.mantissa(), d.scale());
+    if scale > 28 {
+        return None;
+    }
+    if s <= scale {
+        return m
+            .checked_mul(POW10[(scale - s) as usize])
+            .filter(|x| x.unsigned_abs() < 1u128 << 96);
+    }
+    let p = POW10[(s - scale) as usize];
+    let (q, r) = (m / p, m % p);
+    // Half away from zero: a remainder of half the divisor or more rounds up in size.
+    Some(if 2 * r.unsigned_abs() >= p.unsigned_abs() {
+        q + m.signum()
+    } else {
+        q
+    })
 }
 
 /// A Decimal(38, `scale`) column of mantissas at that scale (exact).
@@ -102,8 +141,15 @@ pub fn utc_column(
 
 /// `d` as CSV text with exactly `scale` digits after the point.
 fn push_fixed(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
-    let r = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
-    push_decimal(buf, r, scale as usize);
+    match rounded_mantissa(d, scale) {
+        // A zero keeps the sign rust_decimal gives it: left to rust_decimal.
+        Some(m) if m != 0 || !d.is_sign_negative() => push_scaled(buf, m, scale),
+        _ => push_decimal(
+            buf,
+            d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero),
+            scale as usize,
+        ),
+    }
 }
 
 /// Exactly the text of `format!("{:.prec$}", d)`, without the formatting
@@ -967,6 +1013,57 @@ mod tests {
             }
         }
         assert!(compared > cases.len(), "only {compared} compared");
+    }
+
+    #[test]
+    fn cells_round_as_rust_decimal_rounds() {
+        // Mantissas of every size and scale, both signs, midpoints and
+        // values that round to a signed zero, at every column scale.
+        let mut cases: Vec<Decimal> = ["-0.0000005", "-0.0000004", "0.0000005", "2.5", "-2.5"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        cases.push(Decimal::MAX);
+        cases.push(Decimal::MIN);
+        cases.push(-Decimal::ZERO);
+        let mut zero = Decimal::new(0, 3);
+        zero.set_sign_negative(true);
+        cases.push(zero);
+        let mut x: u128 = 7;
+        for k in 0..400u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                % (1 << 96);
+            let m = match k % 4 {
+                0 => x % 1_000_000,
+                1 => x % 1_000_000_000_000,
+                2 => (x % 1_000) * 10u128.pow(k % 20) + 5 * 10u128.pow(k % 20) / 10,
+                _ => x,
+            };
+            let d = Decimal::from_i128_with_scale(m as i128, k % 29);
+            cases.push(if k % 3 == 0 { -d } else { d });
+        }
+        for d in cases {
+            for scale in [0, 2, 6, 12, 28] {
+                let want = rounded(d, scale);
+                if want.scale() == scale {
+                    assert_eq!(mantissa_at(d, scale), want.mantissa(), "{d:?} at {scale}");
+                }
+                if let Some(m) = rounded_mantissa(d, scale) {
+                    assert_eq!(m, want.mantissa(), "{d:?} at {scale}");
+                }
+                let mut got = Vec::new();
+                push_fixed(&mut got, d, scale);
+                let mut old = Vec::new();
+                push_decimal(
+                    &mut old,
+                    d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero),
+                    scale as usize,
+                );
+                assert_eq!(got, old, "{d:?} at {scale}");
+            }
+        }
     }
 
     #[test]
