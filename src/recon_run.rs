@@ -79,24 +79,40 @@ pub fn reconcile_statement(
     statement: &Statement,
     tolerance: &Tolerance,
 ) -> ReconSummary {
-    let ds = reconcile::reconcile(period, ours, exceptions, statement, tolerance);
-    // Summed under borrowed keys, in line order, then keyed by owned strings.
-    let mut our_tot: Tally<&str, Decimal> = Tally::default();
-    let mut by_vendor_ref: Tally<(&str, &str), (Decimal, Decimal)> = Tally::default();
-    for l in ours {
-        *our_tot.at(&l.currency) += l.amount;
-        by_vendor_ref.at((vendor_of(&l.item), &l.currency)).0 += l.amount;
-    }
-    let mut their_tot: Tally<&str, Decimal> = Tally::default();
-    for l in statement
-        .lines
-        .iter()
-        .filter(|l| l.billing_period == period)
-    {
-        *their_tot.at(&l.currency) += l.amount;
-        let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-        by_vendor_ref.at((vendor_of(item), &l.currency)).1 += l.amount;
-    }
+    // Totals per currency and per vendor and currency, summed under
+    // borrowed keys in line order: ours and the statement's each on their
+    // own, beside the comparison (each is one pass over millions of lines).
+    type Sums<'a> = (Tally<&'a str, Decimal>, Tally<(&'a str, &'a str), Decimal>);
+    let our_sums = || -> Sums<'_> {
+        let (mut tot, mut vendor): Sums = Default::default();
+        for l in ours {
+            *tot.at(&l.currency) += l.amount;
+            *vendor.at((vendor_of(&l.item), &l.currency)) += l.amount;
+        }
+        (tot, vendor)
+    };
+    let their_sums = || -> Sums<'_> {
+        let (mut tot, mut vendor): Sums = Default::default();
+        for l in statement
+            .lines
+            .iter()
+            .filter(|l| l.billing_period == period)
+        {
+            *tot.at(&l.currency) += l.amount;
+            let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
+            *vendor.at((vendor_of(item), &l.currency)) += l.amount;
+        }
+        (tot, vendor)
+    };
+    let ((ds, (our_tot, our_vendor)), (their_tot, their_vendor)) = rayon::join(
+        || {
+            rayon::join(
+                || reconcile::reconcile(period, ours, exceptions, statement, tolerance),
+                our_sums,
+            )
+        },
+        their_sums,
+    );
     let owned = |m: Tally<&str, Decimal>| -> BTreeMap<String, Decimal> {
         m.values
             .into_iter()
@@ -104,11 +120,19 @@ pub fn reconcile_statement(
             .collect()
     };
     let (our_tot, their_tot) = (owned(our_tot), owned(their_tot));
-    let by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = by_vendor_ref
-        .values
-        .into_iter()
-        .map(|((v, c), x)| ((v.to_string(), c.to_string()), x))
-        .collect();
+    let mut by_vendor: BTreeMap<(String, String), (Decimal, Decimal)> = BTreeMap::new();
+    for ((v, c), x) in our_vendor.values {
+        by_vendor
+            .entry((v.to_string(), c.to_string()))
+            .or_default()
+            .0 += x;
+    }
+    for ((v, c), x) in their_vendor.values {
+        by_vendor
+            .entry((v.to_string(), c.to_string()))
+            .or_default()
+            .1 += x;
+    }
     let mut matched: BTreeMap<String, Decimal> = BTreeMap::new();
     for d in ds.iter().filter(|d| d.within_tolerance) {
         *matched.entry(d.currency.clone()).or_default() += d.delta_amount.abs();
