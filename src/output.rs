@@ -974,6 +974,27 @@ pub fn push_utc(buf: &mut Vec<u8>, t: Micros) {
 mod tests {
     use super::*;
 
+    /// `n` decimals from a 96-bit random sequence started at `seed`: the
+    /// mantissa `pick(k, x)` of the `k`th number `x`, scale `k % 29`, every
+    /// third one negative.
+    fn spread(seed: u128, n: u32, pick: impl Fn(u32, u128) -> u128) -> Vec<Decimal> {
+        let mut x = seed;
+        (0..n)
+            .map(|k| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407)
+                    % (1 << 96);
+                let d = Decimal::from_i128_with_scale(pick(k, x) as i128, k % 29);
+                if k % 3 == 0 {
+                    -d
+                } else {
+                    d
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn decimals_are_written_as_format_writes_them() {
         use std::str::FromStr;
@@ -1001,16 +1022,13 @@ mod tests {
         .map(|s| Decimal::from_str(s).unwrap())
         .collect();
         // A spread of mantissas and scales, both signs.
-        let mut x: u128 = 1;
-        for k in 0..200u32 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407)
-                % (1 << 96);
-            let m = if k % 2 == 0 { x % 1_000_000_000_000 } else { x };
-            let d = Decimal::from_i128_with_scale(m as i128, k % 29);
-            cases.push(if k % 3 == 0 { -d } else { d });
-        }
+        cases.extend(spread(1, 200, |k, x| {
+            if k % 2 == 0 {
+                x % 1_000_000_000_000
+            } else {
+                x
+            }
+        }));
         let mut compared = 0;
         for d in &cases {
             let d = *d;
@@ -1043,21 +1061,12 @@ mod tests {
         let mut zero = Decimal::new(0, 3);
         zero.set_sign_negative(true);
         cases.push(zero);
-        let mut x: u128 = 7;
-        for k in 0..400u32 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407)
-                % (1 << 96);
-            let m = match k % 4 {
-                0 => x % 1_000_000,
-                1 => x % 1_000_000_000_000,
-                2 => (x % 1_000) * 10u128.pow(k % 20) + 5 * 10u128.pow(k % 20) / 10,
-                _ => x,
-            };
-            let d = Decimal::from_i128_with_scale(m as i128, k % 29);
-            cases.push(if k % 3 == 0 { -d } else { d });
-        }
+        cases.extend(spread(7, 400, |k, x| match k % 4 {
+            0 => x % 1_000_000,
+            1 => x % 1_000_000_000_000,
+            2 => (x % 1_000) * 10u128.pow(k % 20) + 5 * 10u128.pow(k % 20) / 10,
+            _ => x,
+        }));
         for d in cases {
             for scale in [0, 2, 6, 12, 28] {
                 let want = rounded(d, scale);
@@ -1183,6 +1192,19 @@ mod tests {
 
     #[test]
     fn times_match_the_chrono_formats() {
+        // Both writers against chrono's text of the same instant.
+        let check = |t: Micros, offset: i32| {
+            let mut buf = Vec::new();
+            push_time(&mut buf, t, offset);
+            let want = period::format_time(t, offset);
+            assert_eq!(String::from_utf8(buf).unwrap(), want, "{t} {offset}");
+            let mut buf = Vec::new();
+            push_utc(&mut buf, t);
+            let want = period::to_datetime(t, 0)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            assert_eq!(String::from_utf8(buf).unwrap(), want, "{t}");
+        };
         let mut x: i64 = 1_790_000_000_123_456;
         for offset in [
             0,
@@ -1201,18 +1223,7 @@ mod tests {
                 if k % 2 == 0 {
                     t -= t % 1_000_000;
                 }
-                let mut buf = Vec::new();
-                push_time(&mut buf, t, offset);
-                assert_eq!(
-                    String::from_utf8(buf).unwrap(),
-                    period::format_time(t, offset)
-                );
-                let mut buf = Vec::new();
-                push_utc(&mut buf, t);
-                let want = period::to_datetime(t, 0)
-                    .format("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-                assert_eq!(String::from_utf8(buf).unwrap(), want);
+                check(t, offset);
             }
             // Before 1970, and years of fewer or more than four digits
             // (written by chrono's own format).
@@ -1226,18 +1237,7 @@ mod tests {
                 253_402_300_800_000_000,
                 300_000_000_000_123_456,
             ] {
-                let mut buf = Vec::new();
-                push_time(&mut buf, t, offset);
-                assert_eq!(
-                    String::from_utf8(buf).unwrap(),
-                    period::format_time(t, offset)
-                );
-                let mut buf = Vec::new();
-                push_utc(&mut buf, t);
-                let want = period::to_datetime(t, 0)
-                    .format("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-                assert_eq!(String::from_utf8(buf).unwrap(), want, "{t}");
+                check(t, offset);
             }
         }
     }
