@@ -42,8 +42,8 @@ use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
 use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
 use crate::output::{
-    decimal_column, push_scaled, push_text, push_utc, put, utc_column, CsvFile, ParquetGroups,
-    Staging, POW10, QTY_SCALE,
+    decimal_column, push_scaled, push_text, push_utc, put, scaled_up, utc_column, CsvFile,
+    ParquetGroups, Staging, QTY_SCALE,
 };
 use crate::period::{Period, DAY, HOUR};
 use crate::run::Month;
@@ -1066,16 +1066,7 @@ fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
 /// fits, as it nearly always does (`rescale` and its exactness check cost
 /// more, and the export does this twice for every decimal cell).
 fn mantissa_at(d: Decimal, scale: u32) -> i128 {
-    if scale <= 28 && d.scale() <= scale {
-        let m = d
-            .mantissa()
-            .checked_mul(POW10[(scale - d.scale()) as usize])
-            .filter(|m| m.unsigned_abs() < 1u128 << 96);
-        if let Some(m) = m {
-            return m;
-        }
-    }
-    at_scale(d, scale).mantissa()
+    scaled_up(d, scale).unwrap_or_else(|| at_scale(d, scale).mantissa())
 }
 
 /// The digits after the point `d` needs: `d.normalize().scale()` without
@@ -1201,8 +1192,9 @@ const LINES_PER_PIECE: usize = 1 << 10;
 /// time: each task turns its run of lines into rows, their CSV text and a
 /// typed frame while the rows are in cache, and the results are appended to
 /// the CSV and fed to the Parquet writer in line order (while the next run
-/// of lines is made), which writes each row group as soon as it is complete. The files are byte for byte those of
-/// writing the whole month's frame at once.
+/// of lines is made), which writes each row group as soon as it is
+/// complete. The files are byte for byte those of writing the whole
+/// month's frame at once.
 pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Period) -> Result<()> {
     let lines = Lines::new(month, catalog, period);
     let cols = columns();

@@ -69,7 +69,7 @@ pub struct Table<'a> {
 }
 
 /// Powers of ten, 10⁰ to 10²⁸.
-pub(crate) const POW10: [i128; 29] = {
+const POW10: [i128; 29] = {
     let mut p = [1i128; 29];
     let mut k = 1;
     while k < 29 {
@@ -82,6 +82,18 @@ pub(crate) const POW10: [i128; 29] = {
 /// `d` rounded half away from zero to `scale` digits: the mantissa at that scale.
 fn mantissa_at(d: Decimal, scale: u32) -> i128 {
     rounded_mantissa(d, scale).unwrap_or_else(|| rounded(d, scale).mantissa())
+}
+
+/// The mantissa of `d` at a `scale` no smaller than its own (one
+/// multiplication by a power of ten), or `None` where that would pass
+/// rust_decimal's 96 bits or 28 places.
+pub(crate) fn scaled_up(d: Decimal, scale: u32) -> Option<i128> {
+    if scale > 28 || d.scale() > scale {
+        return None;
+    }
+    d.mantissa()
+        .checked_mul(POW10[(scale - d.scale()) as usize])
+        .filter(|x| x.unsigned_abs() < 1u128 << 96)
 }
 
 /// `d` rounded half away from zero to `scale` digits, by rust_decimal.
@@ -100,9 +112,7 @@ fn rounded_mantissa(d: Decimal, scale: u32) -> Option<i128> {
         return None;
     }
     if s <= scale {
-        return m
-            .checked_mul(POW10[(scale - s) as usize])
-            .filter(|x| x.unsigned_abs() < 1u128 << 96);
+        return scaled_up(d, scale);
     }
     let p = POW10[(s - scale) as usize];
     let (q, r) = (m / p, m % p);
@@ -565,15 +575,11 @@ impl ColumnEncoder {
                         let text = array
                             .as_any()
                             .downcast_ref::<polars_arrow::array::Utf8ViewArray>();
-                        match text.map(dictionary_of) {
-                            Some(Dictionary::Encode(array, encoding)) => {
-                                if encoding == polars_parquet::write::Encoding::Plain {
-                                    self.many_values[i].store(true, Relaxed);
-                                }
-                                Some((array, encoding))
-                            }
-                            _ => None,
+                        let found = text.and_then(dictionary_of);
+                        if let Some((_, polars_parquet::write::Encoding::Plain)) = found {
+                            self.many_values[i].store(true, Relaxed);
                         }
+                        found
                     }
                     _ => None,
                 };
@@ -612,20 +618,10 @@ impl ColumnEncoder {
     }
 }
 
-/// What [`dictionary_of`] found.
-enum Dictionary {
-    /// Encode this array so: a dictionary where polars would write one,
-    /// the text itself as plain values where polars would fall back to them.
-    Encode(
-        Box<dyn polars_arrow::array::Array>,
-        polars_parquet::write::Encoding,
-    ),
-    /// Empty or all null: left to polars.
-    Polars,
-}
-
 /// A string column the way polars' Parquet writer would encode it, found
-/// cheaply (see [`Dictionary`]).
+/// cheaply: `Some((dictionary, RleDictionary))` where polars would write a
+/// dictionary, `Some((the text, Plain))` where it would fall back to plain
+/// values, `None` (empty or all null) to leave the column to polars.
 ///
 /// polars estimates the column's distinct values (HyperLogLog over every
 /// value, a null counting as the empty string), writes plain values when
@@ -638,14 +634,19 @@ enum Dictionary {
 /// (plus the empty string when there are nulls): HyperLogLog depends only on
 /// the set of values, so it is polars' estimate. The pages are those of
 /// polars' own writer, byte for byte (a test compares whole files).
-fn dictionary_of(array: &polars_arrow::array::Utf8ViewArray) -> Dictionary {
+fn dictionary_of(
+    array: &polars_arrow::array::Utf8ViewArray,
+) -> Option<(
+    Box<dyn polars_arrow::array::Array>,
+    polars_parquet::write::Encoding,
+)> {
     use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
     use polars_arrow::datatypes::{ArrowDataType, IntegerType};
     use polars_parquet::write::Encoding;
     let n = array.len();
     let nulls = array.null_count();
     if n == 0 || nulls == n {
-        return Dictionary::Polars;
+        return None;
     }
     let validity = array.validity();
     let mut keys: Vec<u32> = Vec::with_capacity(n);
@@ -678,7 +679,7 @@ fn dictionary_of(array: &polars_arrow::array::Utf8ViewArray) -> Dictionary {
     .freeze();
     let estimate = polars_compute::cardinality::estimate_cardinality(&distinct);
     if n > 128 && (estimate as f64) / (n as f64) > 0.75 {
-        return Dictionary::Encode(array.to_boxed(), Encoding::Plain);
+        return Some((array.to_boxed(), Encoding::Plain));
     }
     let values = MutableBinaryViewArray::<str>::from_values_iter(values.iter().copied()).freeze();
     let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
@@ -689,7 +690,7 @@ fn dictionary_of(array: &polars_arrow::array::Utf8ViewArray) -> Dictionary {
     );
     let dictionary = DictionaryArray::<u32>::try_new(dtype, keys, values.boxed())
         .expect("every key names one of the values");
-    Dictionary::Encode(dictionary.boxed(), Encoding::RleDictionary)
+    Some((dictionary.boxed(), Encoding::RleDictionary))
 }
 
 impl ParquetGroups {
