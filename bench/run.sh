@@ -56,7 +56,11 @@ for n in $SIZES; do
 import json, sys
 m = json.load(open(sys.argv[1]))
 t = m["timings_seconds"]
-print("  reckon stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(t.items(), key=lambda kv: -kv[1]) if v >= 0.05))
+stages = {k: v for k, v in t.items() if "." not in k}
+parts = {k: v for k, v in t.items() if "." in k}
+print("  reckon stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]) if v >= 0.05))
+if parts:
+    print("  side by side inside a stage (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(parts.items())))
 print(f"  invoice lines {m['outputs']['invoice_lines']:,}; totals " + ", ".join(f"{c} {v}" for c, v in m["totals"].items()))
 EOF
 done

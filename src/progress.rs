@@ -113,6 +113,17 @@ impl Timings {
     }
 }
 
+impl Timings {
+    /// Record `secs` for `part`, a piece of a stage that ran beside another
+    /// piece (named `stage.piece`: parts overlap, so they are not added to
+    /// the stages' total).
+    pub fn part(&mut self, part: &str, secs: f64) {
+        tracing::info!(part, seconds = secs, "stage part done");
+        self.seconds
+            .insert(part.to_string(), (secs * 1000.0).round() / 1000.0);
+    }
+}
+
 /// User + system CPU seconds of this process so far (`/proc/self/stat`,
 /// Linux, in clock ticks of 1/100 s).
 fn cpu_seconds() -> Option<f64> {

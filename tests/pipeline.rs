@@ -216,6 +216,22 @@ fn failed_calls_and_duplicates_are_never_billed_and_counts_add_up() {
         .find(|t| t["table"] == "usage")
         .unwrap();
     assert_eq!(usage["read"], 6);
+    // Where the time went: every stage, and the two writes that run side
+    // by side inside "write" (each no longer than the stage).
+    let t = &manifest["timings_seconds"];
+    for stage in [
+        "scan_validate",
+        "reduce",
+        "deduct_rate",
+        "write",
+        "write.tables",
+        "write.focus",
+    ] {
+        assert!(t[stage].as_f64().is_some(), "{stage} in {t}");
+    }
+    let write = t["write"].as_f64().unwrap();
+    assert!(t["write.tables"].as_f64().unwrap() <= write + 0.001);
+    assert!(t["write.focus"].as_f64().unwrap() <= write + 0.001);
 }
 
 #[test]
