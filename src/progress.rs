@@ -54,6 +54,15 @@ impl Timings {
         }
     }
 
+    /// Record `secs` for `part`, a piece of a stage that ran beside another
+    /// piece (named `stage.piece`: parts overlap, so they are not added to
+    /// the stages' total).
+    pub fn part(&mut self, part: &str, secs: f64) {
+        tracing::info!(part, seconds = secs, "stage part done");
+        self.seconds
+            .insert(part.to_string(), (secs * 1000.0).round() / 1000.0);
+    }
+
     /// Time `f` as `stage` (a spinner on a terminal).
     pub fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.time_counted(stage, None, |_| f())
@@ -110,17 +119,6 @@ impl Timings {
         self.seconds
             .insert(stage.to_string(), (secs * 1000.0).round() / 1000.0);
         r
-    }
-}
-
-impl Timings {
-    /// Record `secs` for `part`, a piece of a stage that ran beside another
-    /// piece (named `stage.piece`: parts overlap, so they are not added to
-    /// the stages' total).
-    pub fn part(&mut self, part: &str, secs: f64) {
-        tracing::info!(part, seconds = secs, "stage part done");
-        self.seconds
-            .insert(part.to_string(), (secs * 1000.0).round() / 1000.0);
     }
 }
 
