@@ -42,8 +42,8 @@ use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
 use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
 use crate::output::{
-    decimal_column, push_scaled, push_text, push_utc, put, scaled_up, utc_column, CsvFile,
-    ParquetGroups, Staging, QTY_SCALE,
+    decimal_column, overlapped, push_scaled, push_text, push_utc, put, scaled_up, utc_column,
+    CsvFile, ParquetGroups, Staging, QTY_SCALE,
 };
 use crate::period::{Period, DAY, HOUR};
 use crate::run::Month;
@@ -1251,25 +1251,20 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
     // group's columns in parallel once the group is complete) while the
     // next is made: the CSV's writes run on one thread, and at 100M events
     // the other core sat idle through a sixth of the export without this.
-    let starts: Vec<usize> = (0..n).step_by(LINES_PER_CHUNK).collect();
-    let mut next = starts.first().map(|&s| make(s)).transpose()?;
-    for k in 0..starts.len() {
-        let (made, secs) = next.take().expect("the chunk made before");
-        made_s += secs;
-        let (following, written) = rayon::join(
-            || starts.get(k + 1).map(|&s| make(s)).transpose(),
-            || -> Result<f64> {
-                let t = std::time::Instant::now();
-                for (text, frame) in made {
-                    csv.write_all(&text)?;
-                    parquet.push(frame)?;
-                }
-                Ok(t.elapsed().as_secs_f64())
-            },
-        );
-        write_s += written?;
-        next = following?;
-    }
+    let mut starts = (0..n).step_by(LINES_PER_CHUNK);
+    overlapped(
+        || starts.next().map(make),
+        |(made, secs)| {
+            made_s += secs;
+            let t = std::time::Instant::now();
+            for (text, frame) in made {
+                csv.write_all(&text)?;
+                parquet.push(frame)?;
+            }
+            write_s += t.elapsed().as_secs_f64();
+            Ok(())
+        },
+    )?;
     parquet.finish()?;
     csv.finish()?;
     tracing::info!(

@@ -68,6 +68,24 @@ pub struct Table<'a> {
     pub offset: i32,
 }
 
+/// Take each item `next` makes, in order, while `next` makes the one after
+/// (`rayon::join`): a writer hands one part to the file on one thread while
+/// the following part is made on the others. The same order and the same
+/// results as making and taking one after the other; the first error stops
+/// it (a take's before the next make's).
+pub(crate) fn overlapped<T: Send>(
+    mut next: impl FnMut() -> Option<Result<T>> + Send,
+    mut take: impl FnMut(T) -> Result<()> + Send,
+) -> Result<()> {
+    let mut current = next().transpose()?;
+    while let Some(item) = current {
+        let (following, taken) = rayon::join(|| next().transpose(), || take(item));
+        taken?;
+        current = following?;
+    }
+    Ok(())
+}
+
 /// Powers of ten, 10⁰ to 10²⁸.
 const POW10: [i128; 29] = {
     let mut p = [1i128; 29];
@@ -394,26 +412,20 @@ impl Staging {
             ParquetGroups::create(&self.dir.join(format!("{name}.parquet")), &schema, height)?;
         let mut csv = CsvFile::create(&self.dir.join(format!("{name}.csv")))?;
         csv.header(&names)?;
-        // The next part is made while this one is written (the same files
-        // as one after the other: parts are written in order).
-        let mut next = parts.next();
-        while let Some(part) = next {
-            let (following, written) = rayon::join(
-                || parts.next(),
-                || -> Result<()> {
-                    let t = part.borrow();
-                    let h = t.height();
-                    let mut at = 0;
-                    for n in row_groups(h) {
-                        pq.push(t.parquet_frame(at, n)?)?;
-                        at += n;
-                    }
-                    csv.rows(h, |i, buf| t.csv_row(i, buf))
-                },
-            );
-            written?;
-            next = following;
-        }
+        // The next part is made while this one is written.
+        overlapped(
+            || parts.next().map(Ok),
+            |part| {
+                let t = part.borrow();
+                let h = t.height();
+                let mut at = 0;
+                for n in row_groups(h) {
+                    pq.push(t.parquet_frame(at, n)?)?;
+                    at += n;
+                }
+                csv.rows(h, |i, buf| t.csv_row(i, buf))
+            },
+        )?;
         pq.finish()?;
         csv.finish()
     }
@@ -813,24 +825,16 @@ impl CsvFile {
         };
         // A block is written (one thread: the copies into the page cache)
         // while the next is rendered.
-        let mut start = 0;
-        let mut next = (n > 0).then(|| render(0));
-        while let Some(pieces) = next.take() {
-            let end = (start + CSV_BLOCK).min(n);
-            let (following, written) = rayon::join(
-                || (end < n).then(|| render(end)),
-                || -> Result<()> {
-                    for p in &pieces {
-                        self.write_all(p)?;
-                    }
-                    Ok(())
-                },
-            );
-            written?;
-            next = following;
-            start = end;
-        }
-        Ok(())
+        let mut starts = (0..n).step_by(CSV_BLOCK);
+        overlapped(
+            || starts.next().map(|start| Ok(render(start))),
+            |pieces| {
+                for p in &pieces {
+                    self.write_all(p)?;
+                }
+                Ok(())
+            },
+        )
     }
 
     /// Flush and close.
@@ -1155,6 +1159,56 @@ mod tests {
         w.finish().unwrap();
         let (a, b) = (fs::read(&theirs).unwrap(), fs::read(&ours).unwrap());
         assert!(a == b, "{} bytes against polars' {}", b.len(), a.len());
+    }
+
+    #[test]
+    fn overlapped_takes_every_item_in_order_and_stops_at_the_first_error() {
+        let mut made = 0..1000;
+        let mut taken = Vec::new();
+        overlapped(
+            || made.next().map(Ok),
+            |x| {
+                taken.push(x);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(taken, (0..1000).collect::<Vec<_>>());
+        // A failed make after item 4: items 0 to 4 taken, then the error.
+        let mut made = 0..10;
+        let mut taken = Vec::new();
+        let r = overlapped(
+            || {
+                made.next().map(|x| {
+                    if x == 5 {
+                        Err(Error::Config("make".into()))
+                    } else {
+                        Ok(x)
+                    }
+                })
+            },
+            |x| {
+                taken.push(x);
+                Ok(())
+            },
+        );
+        assert!(matches!(r, Err(Error::Config(m)) if m == "make"));
+        assert_eq!(taken, vec![0, 1, 2, 3, 4]);
+        // A failed take stops it there.
+        let mut made = 0..10;
+        let mut taken = Vec::new();
+        let r = overlapped(
+            || made.next().map(Ok),
+            |x| {
+                if x == 3 {
+                    return Err(Error::Config("take".into()));
+                }
+                taken.push(x);
+                Ok(())
+            },
+        );
+        assert!(matches!(r, Err(Error::Config(m)) if m == "take"));
+        assert_eq!(taken, vec![0, 1, 2]);
     }
 
     #[test]

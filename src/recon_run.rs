@@ -83,26 +83,27 @@ pub fn reconcile_statement(
     // borrowed keys in line order: ours and the statement's each on their
     // own, beside the comparison (each is one pass over millions of lines).
     type Sums<'a> = (Tally<&'a str, Decimal>, Tally<(&'a str, &'a str), Decimal>);
-    let our_sums = || -> Sums<'_> {
+    // (currency, item, amount) of each line.
+    fn sums<'a>(lines: impl Iterator<Item = (&'a str, &'a str, Decimal)>) -> Sums<'a> {
         let (mut tot, mut vendor): Sums = Default::default();
-        for l in ours {
-            *tot.at(&l.currency) += l.amount;
-            *vendor.at((vendor_of(&l.item), &l.currency)) += l.amount;
+        for (currency, item, amount) in lines {
+            *tot.at(currency) += amount;
+            *vendor.at((vendor_of(item), currency)) += amount;
         }
         (tot, vendor)
-    };
-    let their_sums = || -> Sums<'_> {
-        let (mut tot, mut vendor): Sums = Default::default();
-        for l in statement
-            .lines
-            .iter()
-            .filter(|l| l.billing_period == period)
-        {
-            *tot.at(&l.currency) += l.amount;
-            let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
-            *vendor.at((vendor_of(item), &l.currency)) += l.amount;
-        }
-        (tot, vendor)
+    }
+    let our_sums = || sums(ours.iter().map(|l| (&*l.currency, &*l.item, l.amount)));
+    let their_sums = || {
+        sums(
+            statement
+                .lines
+                .iter()
+                .filter(|l| l.billing_period == period)
+                .map(|l| {
+                    let item = l.item.as_deref().unwrap_or(&l.vendor_sku);
+                    (&*l.currency, item, l.amount)
+                }),
+        )
     };
     let ((ds, (our_tot, our_vendor)), (their_tot, their_vendor)) = rayon::join(
         || {

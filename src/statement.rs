@@ -1245,25 +1245,17 @@ impl Table {
             // while the next group is parsed: at 100M events the hand-over
             // of 11.7M lines left the other core idle.
             let mut groups = pieces.chunks(group);
-            let mut pending: Option<Vec<S>> = None;
-            loop {
-                let some = groups.next();
-                let (done, ()) = rayon::join(
-                    || {
-                        some.map(|some| some.par_iter().map(parse).collect::<Result<Vec<S>>>())
-                            .transpose()
-                    },
-                    || {
-                        if let Some(done) = pending.take() {
-                            done.into_iter().for_each(&mut sink);
-                        }
-                    },
-                );
-                match done? {
-                    Some(done) => pending = Some(done),
-                    None => return Ok(()),
-                }
-            }
+            return crate::output::overlapped(
+                || {
+                    groups
+                        .next()
+                        .map(|some| some.par_iter().map(parse).collect())
+                },
+                |done: Vec<S>| {
+                    done.into_iter().for_each(&mut sink);
+                    Ok(())
+                },
+            );
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(group);
         std::thread::scope(|scope| -> Result<()> {
