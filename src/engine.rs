@@ -233,11 +233,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
         let setting = input.settings.iter().find(|s| s.product == product.id);
         let mode = setting.map(|s| s.billing_mode.as_str()).unwrap_or("usage");
         let covered = item.covered_by_modes.iter().any(|m| m == mode);
-        let postpaid_on = match item.postpaid {
-            catalog::Postpaid::Auto => true,
-            catalog::Postpaid::OptIn => setting.and_then(|s| s.postpaid_enabled).unwrap_or(false),
-            catalog::Postpaid::None => false,
-        };
+        let postpaid_on = postpaid_on(item, setting);
         let suspension = setting.and_then(|s| Some((s.suspended_from?, s.suspended_until?)));
 
         // Timeline: refund requests (0) sort before usage (1) at the same instant.
@@ -334,8 +330,7 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
                 continue;
             }
             let funded = b.quantity - left;
-            let priced =
-                price_for(product, item, b.region.as_deref(), b.resolution.as_deref()).is_some();
+            let priced = priced(product, item, b.region.as_deref(), b.resolution.as_deref());
             if postpaid_on && priced {
                 acc.postpaid += left;
             } else {
@@ -652,6 +647,27 @@ fn one_off_line(
 
 /// The price list for usage in `region` (the product's default region when the
 /// usage names none) and `resolution`.
+/// Whether usage of `item` beyond its packages is billed postpaid for an
+/// account with `setting` for the item's product (else it is refused).
+pub fn postpaid_on(item: &Item, setting: Option<&AccountSetting>) -> bool {
+    match item.postpaid {
+        catalog::Postpaid::Auto => true,
+        catalog::Postpaid::OptIn => setting.and_then(|s| s.postpaid_enabled).unwrap_or(false),
+        catalog::Postpaid::None => false,
+    }
+}
+
+/// Whether the catalog prices `item` in this region and resolution (a
+/// missing region read as the product's default).
+pub fn priced(
+    product: &Product,
+    item: &Item,
+    region: Option<&str>,
+    resolution: Option<&str>,
+) -> bool {
+    price_for(product, item, region, resolution).is_some()
+}
+
 fn price_for<'a>(
     product: &Product,
     item: &'a Item,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod faults;
 pub mod focus;
 pub mod generate;
+pub mod held;
 pub mod ingest;
 pub mod model;
 pub mod output;

@@ -29,6 +29,7 @@ use rust_decimal::prelude::*;
 use crate::catalog::{Catalog, Cycle, Measure};
 use crate::engine::{PartialBucket, PartialResolution};
 use crate::error::Result;
+use crate::held::{Held, HeldEvent, Holder, Refusable, HELD_MAX_EVENTS};
 use crate::ingest::{str_list, UsageScan};
 use crate::model::{Bucket, Micros};
 use crate::period::{Period, DAY, HOUR, MINUTE, SECOND};
@@ -569,23 +570,39 @@ fn packed_key(
     cuts: std::sync::Arc<CutTable>,
     pack: Packing,
     pstart_local: i64,
+    holder: Arc<Holder>,
 ) -> Expr {
     col("account_id").map_many(
         move |c: &mut [Column]| {
             let codes = accounts.of(c[0].str()?);
             let (items, rr) = (c[1].i64()?, c[2].i64()?);
             let (times, cycles) = (c[3].i64()?, c[4].i64()?);
+            let (utc, micro, rows) = (c[5].i64()?, c[6].i64()?, c[7].i64()?);
             let mut keys = Vec::with_capacity(codes.len());
-            for (((a, ic), rr), (t, w)) in codes
+            let mut held = Vec::new();
+            for (k, (((a, ic), rr), (t, w))) in codes
                 .into_iter()
                 .zip(items.iter())
                 .zip(rr.iter())
                 .zip(times.iter().zip(cycles.iter()))
+                .enumerate()
             {
                 let (Some(a), Some(ic), Some(rr), Some(t), Some(w)) = (a, ic, rr, t, w) else {
                     keys.push(None);
                     continue;
                 };
+                if holder.holds(a, ic, rr) {
+                    match (utc.get(k), micro.get(k), rows.get(k)) {
+                        (Some(t), Some(m), Some(row)) if m >= 0 => held.push(HeldEvent {
+                            account: a as u32,
+                            code: (ic * pack.pairs + rr) as u32,
+                            t,
+                            row,
+                            m,
+                        }),
+                        _ => holder.give_up(),
+                    }
+                }
                 let pair = cuts
                     .get(a as usize)
                     .and_then(|p| p.iter().find(|p| p.0 == ic));
@@ -604,9 +621,18 @@ fn packed_key(
                     key.ok_or_else(|| polars_err!(ComputeError: "{PACKED_KEY_FULL}"))?,
                 ));
             }
+            holder.keep(held);
             Ok(Int64Chunked::from_iter_options("_key".into(), keys.into_iter()).into_column())
         },
-        &[col("_ic"), col("_rr"), col("_local"), col("_cycle_w")],
+        &[
+            col("_ic"),
+            col("_rr"),
+            col("_local"),
+            col("_cycle_w"),
+            col("t"),
+            col("_m"),
+            col("_row"),
+        ],
         |_, _| Ok(Field::new("_key".into(), DataType::Int64)),
     )
 }
@@ -671,14 +697,18 @@ fn variant_code(pairs: &[Variant], items: std::sync::Arc<ItemTable>) -> Expr {
 /// account id and two integers. A bucket keeps its smallest row key, not
 /// an id: a one-event bucket carries its event's row key, whose id is read
 /// only if an exception names that event ([`crate::ingest::EventIds::lookup`]).
+///
+/// The events of `refusable`'s pairs are held aside as they are scanned
+/// (see [`crate::held`]), for the second pass.
 pub fn reduce(
     usage: LazyFrame,
     variants: &DataFrame,
     catalog: &Catalog,
     period: &Period,
     cuts: &[Cut],
-) -> Result<Vec<Vec<Bucket>>> {
-    reduce_keyed(usage, variants, catalog, period, cuts, true)
+    refusable: &[Refusable],
+) -> Result<(Vec<Vec<Bucket>>, Held)> {
+    reduce_keyed(usage, variants, catalog, period, cuts, refusable, true)
 }
 
 /// What the group-by gave: per bucket, the account id, the item × pair
@@ -698,8 +728,9 @@ fn reduce_keyed(
     catalog: &Catalog,
     period: &Period,
     cuts: &[Cut],
+    refusable: &[Refusable],
     packed: bool,
-) -> Result<Vec<Vec<Bucket>>> {
+) -> Result<(Vec<Vec<Bucket>>, Held)> {
     let offset = i64::from(period.offset) * MICRO;
     let pstart_local = period.start() + offset;
     let period_len = period.end() - period.start();
@@ -713,7 +744,8 @@ fn reduce_keyed(
     let frac = col("_m") - whole.clone() * lit(MICRO);
     // Whole units are summed in i64, exact unless a bucket holds
     // `MAX_EVENTS_I64` events or more; then again as 38-digit decimals.
-    let aggregate = |lf: LazyFrame, keys: &[Expr]| -> PolarsResult<DataFrame> {
+    // The frame, and whether the scan ran twice (sums too wide for i64).
+    let aggregate = |lf: LazyFrame, keys: &[Expr]| -> PolarsResult<(DataFrame, bool)> {
         let run = |wide: bool| -> PolarsResult<DataFrame> {
             let whole_sum = if wide {
                 whole.clone().cast(DataType::Decimal(38, 0)).sum()
@@ -741,9 +773,9 @@ fn reduce_keyed(
             .max()
             .unwrap_or(0);
         if events_max >= MAX_EVENTS_I64 {
-            run(true)
+            Ok((run(true)?, true))
         } else {
-            Ok(df)
+            Ok((df, false))
         }
     };
     let started = std::time::Instant::now();
@@ -768,19 +800,50 @@ fn reduce_keyed(
         period_len,
     );
     let mut grouped = None;
+    let mut held = Held::none();
     if let Some(pack) = pack.filter(|_| packed) {
+        // The accounts with cuts, then the other refusable ones, numbered
+        // up front (the held events name them by code).
+        let mut extra: Vec<&str> = refusable
+            .iter()
+            .map(|r| r.0.as_str())
+            .filter(|a| !cuts.contains_key(*a))
+            .collect();
+        extra.sort_unstable();
+        extra.dedup();
+        let seeded: Vec<&str> = seeded.iter().copied().chain(extra).collect();
+        let holder = Arc::new(Holder::new(
+            catalog,
+            refusable,
+            &seeded,
+            &item_ids(catalog),
+            &pairs,
+            HELD_MAX_EVENTS,
+        ));
         let accounts = std::sync::Arc::new(AccountCodes::seeded(seeded.iter().copied()));
         let key = packed_key(
             accounts.clone(),
             std::sync::Arc::new(table),
             pack,
             pstart_local,
+            holder.clone(),
         );
         match aggregate(lf.clone().with_column(key.alias("_key")), &[col("_key")]) {
-            Ok(df) => grouped = Some((df, Grouped::Packed(pack, accounts.names(), instants))),
-            Err(e) if e.to_string().contains(PACKED_KEY_FULL) => {}
+            Ok((df, again)) => {
+                if again {
+                    // The scan ran twice: its events were held twice.
+                    holder.give_up();
+                }
+                grouped = Some((df, Grouped::Packed(pack, accounts.names(), instants)));
+            }
+            Err(e) if e.to_string().contains(PACKED_KEY_FULL) => holder.give_up(),
             Err(e) => return Err(e.into()),
         }
+        held = holder.finish();
+        tracing::info!(
+            events = held.len(),
+            "reduce: events held for the second pass"
+        );
     }
     let (mut df, grouped) = match grouped {
         Some(g) => g,
@@ -789,7 +852,7 @@ fn reduce_keyed(
             let low = bucket_low(cuts, pstart_local);
             let lf = lf.with_columns([code.alias("_code"), low.alias("_low")]);
             let keys = [col("account_id"), col("_code"), col("_low")];
-            (aggregate(lf, &keys)?, Grouped::Wide)
+            (aggregate(lf, &keys)?.0, Grouped::Wide)
         }
     };
     df.rechunk_mut_par();
@@ -945,7 +1008,7 @@ fn reduce_keyed(
             first_row,
         })
     };
-    starts
+    let runs = starts
         .par_windows(2)
         .map(|w| {
             let mut shared = Shared {
@@ -958,7 +1021,8 @@ fn reduce_keyed(
                 .map(|&(_, r)| make(r, &mut shared))
                 .collect()
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((runs, held))
 }
 
 /// An `Int64` column's values by row, read from its one chunk: the
@@ -1225,7 +1289,7 @@ mod tests {
             .unique(None, UniqueKeepStrategy::Any)
             .collect()
             .unwrap();
-        let runs = reduce_keyed(u, &variants, cat, p, cuts, packed).unwrap();
+        let (runs, _) = reduce_keyed(u, &variants, cat, p, cuts, &[], packed).unwrap();
         for run in &runs {
             assert!(!run.is_empty() && run.iter().all(|x| x.account_id == run[0].account_id));
         }
@@ -1492,6 +1556,113 @@ mod tests {
             vec![Some(1), Some(2), None, Some(0), Some(2), Some(3)]
         );
         assert_eq!(codes.names(), vec!["b", "a", "z", "y"]);
+    }
+
+    /// The second pass over the events the reduction held gives what the
+    /// scan gives, for every bucket and every funded part: ties in time
+    /// broken by id (here against row order), buckets split by a cut, an
+    /// item without a price held for an account with postpaid on, and an
+    /// account without packages left to the scan.
+    #[test]
+    fn the_held_second_pass_agrees_with_the_scan() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let t = |s: &str| at(&format!("2026-10-{s}+08:00"));
+        let rows: Vec<(&str, &str, &str, &str, i64)> = vec![
+            ("x", "calls", "k", "05T10:00:00", 2),
+            ("x", "calls", "e", "05T10:00:00", 1),
+            ("x", "calls", "b", "05T10:00:00", 1),
+            ("x", "calls", "a", "06T10:00:00", 3),
+            ("x", "calls", "z", "20T09:00:00.5", 1),
+            ("x", "calls", "y", "20T09:00:00.5", 1),
+            ("x", "calls", "f", "21T09:00:00", 2),
+            ("x", "mins", "m2", "07T10:00:00", 70),
+            ("x", "mins", "m1", "07T10:00:00", 30),
+            ("y", "calls", "q", "08T10:00:00", 1),
+            ("y", "calls", "p", "08T10:00:00", 1),
+            ("z", "calls", "s", "09T10:00:00", 2),
+            ("z", "calls", "r", "09T11:00:00", 1),
+        ];
+        let n = rows.len();
+        let u = df!(
+            "event_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "account_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "item" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "t" => rows.iter().map(|r| t(r.3)).collect::<Vec<_>>(),
+            "success" => vec![true; n],
+            "quantity_micro" => rows.iter().map(|r| r.4 * MICRO).collect::<Vec<_>>(),
+            "input_micro" => rows.iter().map(|r| Some(r.4 * MICRO)).collect::<Vec<_>>(),
+            "output_micro" => vec![None::<i64>; n],
+            "preview_only" => vec![false; n],
+            "region" => vec![None::<&str>; n],
+            "resolution" => vec![None::<&str>; n],
+            "_row" => (0..n as i64).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy();
+        let ids = EventIds::from_frame(u.clone().select([col("_row"), col("event_id")]));
+        let variants = u
+            .clone()
+            .select([col("region"), col("resolution")])
+            .unique(None, UniqueKeepStrategy::Any)
+            .collect()
+            .unwrap();
+        let refusable: Vec<Refusable> = vec![
+            ("x".into(), "calls".into(), false),
+            ("x".into(), "mins".into(), false),
+            ("y".into(), "calls".into(), true),
+        ];
+        let cuts = [cut_of("calls", "2026-10-15T00:00:00+08:00")];
+        let (runs, held) =
+            reduce_keyed(u.clone(), &variants, &cat, &p, &cuts, &refusable, true).unwrap();
+        assert_eq!(held.len(), 11, "x's and y's events are held, z's are not");
+        let mut partials = Vec::new();
+        for b in runs.into_iter().flatten() {
+            let whole = b.quantity.to_i64().unwrap();
+            for funded in 0..=whole {
+                for extra in [Decimal::ZERO, Decimal::new(5, 1)] {
+                    partials.push(PartialBucket {
+                        account_id: b.account_id.to_string(),
+                        item: b.item.to_string(),
+                        region: b.region.as_deref().map(str::to_string),
+                        resolution: b.resolution.as_deref().map(str::to_string),
+                        start: b.start,
+                        end: b.end,
+                        funded: Decimal::from(funded) + extra,
+                        events: b.events,
+                    });
+                }
+            }
+        }
+        let scan = UsageScan::from_frame(u);
+        let want = resolve_partials(&scan, &cat, &p, &partials).unwrap();
+        let plan = held.plan(&partials);
+        let z = partials.iter().filter(|q| q.account_id == "z").count();
+        assert!(z > 0);
+        assert_eq!(plan.unresolved(), z);
+        let names = ids.lookup(plan.rows()).unwrap();
+        let mut scanned = 0;
+        let got = plan
+            .finish(&partials, &names, |rest| {
+                scanned = rest.len();
+                resolve_partials(&scan, &cat, &p, rest)
+            })
+            .unwrap();
+        assert_eq!(scanned, z);
+        assert_eq!(got, want);
+        // The ties mattered: x's bucket of the 5th, funded 1, refuses from "e"
+        // (ids b, e, k at one time, 1 unit each but k's 2), not from the
+        // first row, k.
+        let first = partials
+            .iter()
+            .position(|q| {
+                let tie = t("05T10:00:00");
+                (q.account_id.as_str(), q.item.as_str(), q.funded) == ("x", "calls", Decimal::ONE)
+                    && q.start <= tie
+                    && tie < q.end
+            })
+            .unwrap();
+        assert_eq!(got[first].as_ref().unwrap().first_event_id, "e");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::catalog::{self, Catalog};
 use crate::engine::{self, AccountInput, Context, PartialBucket};
 use crate::error::{Error, Result};
+use crate::held;
 use crate::ingest::{self, IngestOptions, Ingested, TableStats};
 use crate::model::*;
 use crate::output::{Col, Staging, Table, MONEY_SCALE, PRICE_SCALE, QTY_SCALE};
@@ -154,9 +155,18 @@ pub fn compute(
     timings: &mut Timings,
 ) -> Result<Month> {
     let cut_points = cuts(cat, &packages, &ing.accounts);
-    let buckets = timings.time("reduce", || {
-        reduce::reduce(ing.usage.frame()?, &ing.variants, cat, period, &cut_points)
+    let refusable = held::refusable(cat, &packages, &ing.accounts);
+    let (buckets, held) = timings.time("reduce", || {
+        reduce::reduce(
+            ing.usage.frame()?,
+            &ing.variants,
+            cat,
+            period,
+            &cut_points,
+            &refusable,
+        )
     })?;
+    drop(refusable);
 
     // Buckets come as one vector per account (in no particular order of
     // accounts): each is looked up once and moved, not copied; then the
@@ -243,17 +253,30 @@ pub fn compute(
         }
     })?;
     let resolved = timings.time("refine_exceptions", || {
-        // The ids of the one-event buckets exceptions name (read now, for
-        // them only), then the second pass.
-        let rows: Vec<i64> = drafts.iter().filter_map(|d| d.wanted_row()).collect();
+        // The second pass walks the partly refused buckets over the events
+        // the reduction held; the ids it needs and those of the one-event
+        // buckets exceptions name are read in one scan, for them only. A
+        // bucket not held is resolved by a scan of its accounts' rows.
+        let plan = held.plan(&partials);
+        tracing::info!(
+            buckets = partials.len(),
+            held_events = held.len(),
+            not_held = plan.unresolved(),
+            "second pass"
+        );
+        let mut rows: Vec<i64> = drafts.iter().filter_map(|d| d.wanted_row()).collect();
+        rows.extend(plan.rows());
         let names = ing.event_ids.lookup(rows)?;
         for d in &mut drafts {
             if let Some(id) = d.wanted_row().and_then(|r| names.get(&r)) {
                 d.name_first(id);
             }
         }
-        reduce::resolve_partials(&ing.usage, cat, period, &partials)
+        plan.finish(&partials, &names, |rest| {
+            reduce::resolve_partials(&ing.usage, cat, period, rest)
+        })
     })?;
+    drop(held);
     // `resolved` is in the order the partials were collected above.
     // The exceptions finished and sorted, the invoices summed.
     timings.time("finish_month", || {
