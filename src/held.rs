@@ -258,12 +258,14 @@ enum First {
     Id(String),
 }
 
+/// None refused, or the first refused event's time, the event and how many
+/// were refused.
+type Refused = Option<(i64, First, u64)>;
+
 /// A partial bucket walked over its held events.
 #[derive(Debug, Clone, PartialEq)]
 enum Walk {
-    /// None refused, or the first refused event's time, the event and how
-    /// many were refused.
-    Done(Option<(i64, First, u64)>),
+    Done(Refused),
     /// Events at one time whose order (by id) decides: walk the events
     /// `from..to` again once the ids of `tie` (a range of them) are read.
     Ties {
@@ -442,7 +444,7 @@ fn walk(
     events: &[HeldEvent],
     funded: i128,
     ids: Option<&PlHashMap<i64, String>>,
-) -> std::result::Result<Option<(i64, First, u64)>, (usize, usize)> {
+) -> std::result::Result<Refused, (usize, usize)> {
     let mut cum: i128 = 0;
     let mut k = 0;
     while k < events.len() {
