@@ -1650,6 +1650,8 @@ mod tests {
             .unwrap();
         assert_eq!(scanned, z);
         assert_eq!(got, want);
+        // Nothing held (a holder past its limit): every bucket is scanned.
+        assert_eq!(Held::none().plan(&partials).unresolved(), partials.len());
         // The ties mattered: x's bucket of the 5th, funded 1, refuses from "e"
         // (ids b, e, k at one time, 1 unit each but k's 2), not from the
         // first row, k.
