@@ -51,6 +51,22 @@ pub struct PartialBucket {
     pub events: u64,
 }
 
+impl PartialBucket {
+    /// Bucket `b`, of which `funded` was funded.
+    pub fn of(b: &Bucket, funded: Decimal) -> PartialBucket {
+        PartialBucket {
+            account_id: b.account_id.to_string(),
+            item: b.item.to_string(),
+            region: b.region.as_deref().map(str::to_string),
+            resolution: b.resolution.as_deref().map(str::to_string),
+            start: b.start,
+            end: b.end,
+            funded,
+            events: b.events,
+        }
+    }
+}
+
 /// What the second pass says of a partial bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartialResolution {
@@ -461,16 +477,7 @@ fn refuse<'b>(
             e.first_row = b.first_row;
         }
     } else {
-        e.partials.push(PartialBucket {
-            account_id: b.account_id.to_string(),
-            item: b.item.to_string(),
-            region: b.region.as_deref().map(str::to_string),
-            resolution: b.resolution.as_deref().map(str::to_string),
-            start: b.start,
-            end: b.end,
-            funded,
-            events: b.events,
-        });
+        e.partials.push(PartialBucket::of(b, funded));
     }
 }
 

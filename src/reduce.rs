@@ -1275,13 +1275,8 @@ mod tests {
         reduce_packing(u, cat, p, cuts, true)
     }
 
-    fn reduce_packing(
-        u: LazyFrame,
-        cat: &Catalog,
-        p: &Period,
-        cuts: &[Cut],
-        packed: bool,
-    ) -> Vec<Bucket> {
+    /// The id lookup and the distinct pairs of `u`, as ingest makes them.
+    fn ids_and_variants(u: &LazyFrame) -> (EventIds, DataFrame) {
         let ids = EventIds::from_frame(u.clone().select([col("_row"), col("event_id")]));
         let variants = u
             .clone()
@@ -1289,6 +1284,17 @@ mod tests {
             .unique(None, UniqueKeepStrategy::Any)
             .collect()
             .unwrap();
+        (ids, variants)
+    }
+
+    fn reduce_packing(
+        u: LazyFrame,
+        cat: &Catalog,
+        p: &Period,
+        cuts: &[Cut],
+        packed: bool,
+    ) -> Vec<Bucket> {
+        let (ids, variants) = ids_and_variants(&u);
         let (runs, _) = reduce_keyed(u, &variants, cat, p, cuts, &[], packed).unwrap();
         for run in &runs {
             assert!(!run.is_empty() && run.iter().all(|x| x.account_id == run[0].account_id));
@@ -1600,13 +1606,7 @@ mod tests {
         )
         .unwrap()
         .lazy();
-        let ids = EventIds::from_frame(u.clone().select([col("_row"), col("event_id")]));
-        let variants = u
-            .clone()
-            .select([col("region"), col("resolution")])
-            .unique(None, UniqueKeepStrategy::Any)
-            .collect()
-            .unwrap();
+        let (ids, variants) = ids_and_variants(&u);
         let refusable: Vec<Refusable> = vec![
             ("x".into(), "calls".into(), false),
             ("x".into(), "mins".into(), false),
@@ -1621,16 +1621,7 @@ mod tests {
             let whole = b.quantity.to_i64().unwrap();
             for funded in 0..=whole {
                 for extra in [Decimal::ZERO, Decimal::new(5, 1)] {
-                    partials.push(PartialBucket {
-                        account_id: b.account_id.to_string(),
-                        item: b.item.to_string(),
-                        region: b.region.as_deref().map(str::to_string),
-                        resolution: b.resolution.as_deref().map(str::to_string),
-                        start: b.start,
-                        end: b.end,
-                        funded: Decimal::from(funded) + extra,
-                        events: b.events,
-                    });
+                    partials.push(PartialBucket::of(&b, Decimal::from(funded) + extra));
                 }
             }
         }
