@@ -652,8 +652,6 @@ fn one_off_line(
     }
 }
 
-/// The price list for usage in `region` (the product's default region when the
-/// usage names none) and `resolution`.
 /// Whether usage of `item` beyond its packages is billed postpaid for an
 /// account with `setting` for the item's product (else it is refused).
 pub fn postpaid_on(item: &Item, setting: Option<&AccountSetting>) -> bool {
@@ -675,6 +673,8 @@ pub fn priced(
     price_for(product, item, region, resolution).is_some()
 }
 
+/// The price list for usage in `region` (the product's default region when the
+/// usage names none) and `resolution`.
 fn price_for<'a>(
     product: &Product,
     item: &'a Item,

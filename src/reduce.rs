@@ -577,7 +577,12 @@ fn packed_key(
             let codes = accounts.of(c[0].str()?);
             let (items, rr) = (c[1].i64()?, c[2].i64()?);
             let (times, cycles) = (c[3].i64()?, c[4].i64()?);
-            let (utc, micro, rows) = (c[5].i64()?, c[6].i64()?, c[7].i64()?);
+            // Read only for the held events, by row.
+            let (utc, micro, rows) = (
+                Ints::new(c[5].i64()?),
+                Ints::new(c[6].i64()?),
+                Ints::new(c[7].i64()?),
+            );
             let mut keys = Vec::with_capacity(codes.len());
             let mut held = Vec::new();
             for (k, (((a, ic), rr), (t, w))) in codes
