@@ -65,6 +65,14 @@ impl PartialBucket {
             events: b.events,
         }
     }
+
+    /// The funded part in micro-units, as the second pass compares running
+    /// totals with it (past `i64`, the largest `i64`).
+    pub fn funded_micro(&self) -> i64 {
+        (self.funded * Decimal::from(1_000_000))
+            .to_i64()
+            .unwrap_or(i64::MAX)
+    }
 }
 
 /// What the second pass says of a partial bucket.

@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 
 use polars::prelude::PlHashMap;
 use rayon::prelude::*;
-use rust_decimal::prelude::*;
 
 use crate::catalog::Catalog;
 use crate::engine::{self, PartialBucket, PartialResolution};
@@ -32,8 +31,6 @@ use crate::model::{AccountSetting, Package};
 
 /// The most events held (about 1.3 GB); past it the scan resolves them all.
 pub const HELD_MAX_EVENTS: usize = 40_000_000;
-
-const MICRO: i64 = 1_000_000;
 
 /// One held event. Sorted, the events of one (account, item × pair) are
 /// in time order, then row order.
@@ -330,12 +327,7 @@ impl Held {
             .par_iter()
             .map(|p| {
                 let (from, to) = self.range(p)?;
-                // As the scan converts it.
-                let funded = i128::from(
-                    (p.funded * Decimal::from(MICRO))
-                        .to_i64()
-                        .unwrap_or(i64::MAX),
-                );
+                let funded = i128::from(p.funded_micro());
                 Some(match walk(&self.events[from..to], funded, None) {
                     Ok(done) => Walk::Done(done),
                     Err((a, b)) => Walk::Ties {
@@ -489,6 +481,8 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MICRO: i64 = 1_000_000;
 
     fn ev(t: i64, row: i64, m: i64) -> HeldEvent {
         HeldEvent {

@@ -1086,14 +1086,7 @@ fn resolve_batch(
     period: &Period,
     partials: &[PartialBucket],
 ) -> Result<Vec<Option<PartialResolution>>> {
-    let funded: Vec<i64> = partials
-        .iter()
-        .map(|p| {
-            (p.funded * Decimal::from(MICRO))
-                .to_i64()
-                .unwrap_or(i64::MAX)
-        })
-        .collect();
+    let funded: Vec<i64> = partials.iter().map(PartialBucket::funded_micro).collect();
     let table = df!(
         "_pid" => (0..partials.len() as i64).collect::<Vec<_>>(),
         "account_id" => partials.iter().map(|p| p.account_id.clone()).collect::<Vec<_>>(),
