@@ -152,12 +152,17 @@ impl ItemTable {
 /// The item's catalog index (`_ic`) of each event; null for an item the
 /// catalog does not list.
 fn item_code(t: std::sync::Arc<ItemTable>) -> Expr {
-    i64_column(col("item"), "_ic", move |c| {
-        Ok(c.str()?
-            .iter()
-            .map(|v| v.and_then(|s| t.codes.get(s).copied()))
-            .collect())
-    })
+    col("item").map(
+        move |c| {
+            let items = Strs::new(c.str()?);
+            let mut out = I64Out::with_capacity(c.len());
+            for k in 0..c.len() {
+                out.push(items.get(k).and_then(|s| t.codes.get(s).copied()));
+            }
+            Ok(out.finish("_ic"))
+        },
+        |_, _| Ok(Field::new("_ic".into(), DataType::Int64)),
+    )
 }
 
 /// An elementwise expression making the `Int64` column `name` from `input`.
@@ -176,15 +181,22 @@ fn i64_column(
 fn billable_micro(t: std::sync::Arc<ItemTable>) -> Expr {
     col("_ic").map_many(
         move |c: &mut [Column]| {
-            let (ic, q) = (c[0].i64()?, c[1].i64()?);
-            let (inp, outp, preview) = (c[2].i64()?, c[3].i64()?, c[4].bool()?);
-            let m: Int64Chunked = ic
-                .iter()
-                .zip(q.iter())
-                .zip(inp.iter().zip(outp.iter()).zip(preview.iter()))
-                .map(|((ic, q), ((i, o), p))| t.billable(ic? as usize, q, i, o, p))
-                .collect();
-            Ok(m.with_name("_m".into()).into_column())
+            let (ic, q) = (Ints::new(c[0].i64()?), Ints::new(c[1].i64()?));
+            let (inp, outp) = (Ints::new(c[2].i64()?), Ints::new(c[3].i64()?));
+            let preview = Bools::new(c[4].bool()?);
+            let mut out = I64Out::with_capacity(c[0].len());
+            for k in 0..c[0].len() {
+                out.push(ic.get(k).and_then(|ic| {
+                    t.billable(
+                        ic as usize,
+                        q.get(k),
+                        inp.get(k),
+                        outp.get(k),
+                        preview.get(k),
+                    )
+                }));
+            }
+            Ok(out.finish("_m"))
         },
         &[
             col("quantity_micro"),
@@ -279,27 +291,16 @@ fn variant_list(variants: &DataFrame, catalog: &Catalog) -> Result<Vec<Variant>>
     Ok(set.into_iter().collect())
 }
 
-/// Successful events of catalog items with their item's index (`_ic`),
-/// billable micro-units (`_m`), local time (`_local`) and cycle width
-/// (`_cycle_w`); with `fill_region`, `region` is the product's default where
-/// the event has none (the reduction reads the default in [`variant_code`]
-/// instead, without copying the column).
-fn prepared(
-    usage: LazyFrame,
-    items: &std::sync::Arc<ItemTable>,
-    period: &Period,
-    fill_region: bool,
-) -> LazyFrame {
-    let offset = i64::from(period.offset) * MICRO;
+/// Successful events of catalog items with their item's index (`_ic`) and
+/// billable micro-units (`_m`); with `fill_region`, `region` is the
+/// product's default where the event has none (the reduction reads the
+/// default in [`VariantCodes`] instead, without copying the column).
+fn prepared(usage: LazyFrame, items: &std::sync::Arc<ItemTable>, fill_region: bool) -> LazyFrame {
     let lf = usage
         .filter(col("success"))
         .with_column(item_code(items.clone()).alias("_ic"))
         .filter(col("_ic").is_not_null())
-        .with_columns([
-            billable_micro(items.clone()).alias("_m"),
-            (col("t") + lit(offset)).alias("_local"),
-            cycle_width(items.clone()).alias("_cycle_w"),
-        ]);
+        .with_column(billable_micro(items.clone()).alias("_m"));
     if fill_region {
         lf.with_column(region_or_default(items.clone()).alias("region"))
     } else {
@@ -560,54 +561,70 @@ impl Packing {
 type CutTable = Vec<Vec<(i64, Vec<i64>, i64)>>;
 
 /// The packed group key `_key` of each event ([`Packing`]), from its account
-/// (`account_id`, coded by `accounts`), item (`_ic`), pair (`_rr`), local
-/// time (`_local`) and cycle width (`_cycle_w`); the cuts of the seeded
-/// accounts are `cuts[account code]`. A key that does not fit stops the
-/// scan with [`PACKED_KEY_FULL`] (the caller then groups on the account id
-/// itself).
-fn packed_key(
+/// (`account_id`, coded by `accounts`), item (`_ic`), `(region,
+/// resolution)` (coded by `variants`) and time (`t`, made local with
+/// `offset`) in the item's cycle; the cuts of the seeded accounts are
+/// `cuts[account code]`. One expression for all of it, so the codes and
+/// local times are never columns of their own. A key that does not fit
+/// stops the scan with [`PACKED_KEY_FULL`] (the caller then groups on the
+/// account id itself).
+struct KeyParts {
     accounts: std::sync::Arc<AccountCodes>,
-    cuts: std::sync::Arc<CutTable>,
+    variants: VariantCodes,
+    cuts: CutTable,
     pack: Packing,
     pstart_local: i64,
+    offset: i64,
     holder: Arc<Holder>,
-) -> Expr {
+}
+
+fn packed_key(parts: KeyParts) -> Expr {
     col("account_id").map_many(
         move |c: &mut [Column]| {
+            let KeyParts {
+                accounts,
+                variants,
+                cuts,
+                pack,
+                pstart_local,
+                offset,
+                holder,
+            } = &parts;
+            let (pack, pstart_local, offset) = (*pack, *pstart_local, *offset);
+            let n = c[0].len();
             let codes = accounts.of(c[0].str()?);
-            let (items, rr) = (c[1].i64()?, c[2].i64()?);
-            let (times, cycles) = (c[3].i64()?, c[4].i64()?);
-            // Read only for the held events, by row.
-            let (utc, micro, rows) = (
+            let items = Ints::new(c[1].i64()?);
+            let (regions, resolutions) = (Strs::new(c[2].str()?), Strs::new(c[3].str()?));
+            let (times, micro, rows) = (
+                Ints::new(c[4].i64()?),
                 Ints::new(c[5].i64()?),
                 Ints::new(c[6].i64()?),
-                Ints::new(c[7].i64()?),
             );
-            let mut keys = Vec::with_capacity(codes.len());
+            let mut keys = I64Out::with_capacity(n);
             let mut held = Vec::new();
-            for (k, (((a, ic), rr), (t, w))) in codes
-                .into_iter()
-                .zip(items.iter())
-                .zip(rr.iter())
-                .zip(times.iter().zip(cycles.iter()))
-                .enumerate()
-            {
-                let (Some(a), Some(ic), Some(rr), Some(t), Some(w)) = (a, ic, rr, t, w) else {
+            for (k, a) in codes.into_iter().enumerate() {
+                let (Some(a), Some(ic), Some(utc)) = (a, items.get(k), times.get(k)) else {
+                    keys.push(None);
+                    continue;
+                };
+                let Some(rr) = variants.code(regions.get(k), resolutions.get(k), ic) else {
                     keys.push(None);
                     continue;
                 };
                 if holder.holds(a, ic, rr) {
-                    match (utc.get(k), micro.get(k), rows.get(k)) {
-                        (Some(t), Some(m), Some(row)) if m >= 0 => held.push(HeldEvent {
+                    match (micro.get(k), rows.get(k)) {
+                        (Some(m), Some(row)) if m >= 0 => held.push(HeldEvent {
                             account: a as u32,
                             code: (ic * pack.pairs + rr) as u32,
-                            t,
+                            t: utc,
                             row,
                             m,
                         }),
                         _ => holder.give_up(),
                     }
                 }
+                let t = utc + offset;
+                let w = variants.items.cycle_w[ic as usize];
                 let pair = cuts
                     .get(a as usize)
                     .and_then(|p| p.iter().find(|p| p.0 == ic));
@@ -627,13 +644,12 @@ fn packed_key(
                 ));
             }
             holder.keep(held);
-            Ok(Int64Chunked::from_iter_options("_key".into(), keys.into_iter()).into_column())
+            Ok(keys.finish("_key"))
         },
         &[
             col("_ic"),
-            col("_rr"),
-            col("_local"),
-            col("_cycle_w"),
+            col("region"),
+            col("resolution"),
             col("t"),
             col("_m"),
             col("_row"),
@@ -645,44 +661,69 @@ fn packed_key(
 /// The error [`packed_key`] stops the scan with when a key does not fit.
 const PACKED_KEY_FULL: &str = "reckon: the packed bucket key is full";
 
-/// The `_rr` code of each event's `(region, resolution)`, a null region
-/// read as its product's default: its index in the pairs of
-/// [`variant_list`] (null if absent, which the caller reports).
-fn variant_code(pairs: &[Variant], items: std::sync::Arc<ItemTable>) -> Expr {
-    // Region, then the few resolutions of that region.
-    let mut by_region: PlHashMap<Option<String>, Vec<(Option<String>, i64)>> = PlHashMap::default();
-    for (k, (region, resolution)) in pairs.iter().enumerate() {
-        by_region
-            .entry(region.clone())
-            .or_default()
-            .push((resolution.clone(), k as i64));
+/// The `_rr` code of an event's `(region, resolution)`, a null region read
+/// as its product's default: its index in the pairs of [`variant_list`]
+/// (none if absent, which the caller reports).
+struct VariantCodes {
+    /// Per region, the few resolutions of that region with their codes.
+    by_region: PlHashMap<String, Vec<(Option<String>, i64)>>,
+    /// The same for no region at all.
+    nulls: Vec<(Option<String>, i64)>,
+    items: std::sync::Arc<ItemTable>,
+}
+
+impl VariantCodes {
+    fn new(pairs: &[Variant], items: std::sync::Arc<ItemTable>) -> VariantCodes {
+        let mut by_region: PlHashMap<Option<String>, Vec<(Option<String>, i64)>> =
+            PlHashMap::default();
+        for (k, (region, resolution)) in pairs.iter().enumerate() {
+            by_region
+                .entry(region.clone())
+                .or_default()
+                .push((resolution.clone(), k as i64));
+        }
+        let nulls = by_region.remove(&None).unwrap_or_default();
+        let by_region = by_region
+            .into_iter()
+            .map(|(r, v)| (r.expect("the null region was taken out"), v))
+            .collect();
+        VariantCodes {
+            by_region,
+            nulls,
+            items,
+        }
     }
-    let nulls = by_region.remove(&None).unwrap_or_default();
-    let by_region: PlHashMap<String, Vec<(Option<String>, i64)>> = by_region
-        .into_iter()
-        .map(|(r, v)| (r.expect("the null region was taken out"), v))
-        .collect();
+
+    /// The code of `(region, resolution)` for an event of item `ic`.
+    #[inline]
+    fn code(&self, region: Option<&str>, resolution: Option<&str>, ic: i64) -> Option<i64> {
+        // No region: the product's default.
+        let region = region.or_else(|| self.items.default_region[ic as usize].as_deref());
+        let of_region = match region {
+            Some(r) => self.by_region.get(r)?,
+            None => &self.nulls,
+        };
+        of_region
+            .iter()
+            .find(|(s, _)| s.as_deref() == resolution)
+            .map(|(_, k)| *k)
+    }
+}
+
+/// The `_rr` code of each event ([`VariantCodes`]).
+fn variant_code(codes: VariantCodes) -> Expr {
     col("region").map_many(
         move |c: &mut [Column]| {
-            let (regions, resolutions, ic) = (c[0].str()?, c[1].str()?, c[2].i64()?);
-            let codes: Int64Chunked = regions
-                .iter()
-                .zip(resolutions.iter())
-                .zip(ic.iter())
-                .map(|((region, resolution), ic)| {
-                    // No region: the product's default.
-                    let region = region.or_else(|| items.default_region[ic? as usize].as_deref());
-                    let of_region = match region {
-                        Some(r) => by_region.get(r)?,
-                        None => &nulls,
-                    };
-                    of_region
-                        .iter()
-                        .find(|(s, _)| s.as_deref() == resolution)
-                        .map(|(_, k)| *k)
-                })
-                .collect();
-            Ok(codes.with_name("_rr".into()).into_column())
+            let (regions, resolutions) = (Strs::new(c[0].str()?), Strs::new(c[1].str()?));
+            let ic = Ints::new(c[2].i64()?);
+            let mut out = I64Out::with_capacity(c[0].len());
+            for k in 0..c[0].len() {
+                out.push(
+                    ic.get(k)
+                        .and_then(|ic| codes.code(regions.get(k), resolutions.get(k), ic)),
+                );
+            }
+            Ok(out.finish("_rr"))
         },
         &[col("resolution"), col("_ic")],
         |_, _| Ok(Field::new("_rr".into(), DataType::Int64)),
@@ -741,8 +782,7 @@ fn reduce_keyed(
     let period_len = period.end() - period.start();
     let pairs = variant_list(variants, catalog)?;
     let items = ItemTable::new(catalog);
-    let lf = prepared(usage, &items, period, false)
-        .with_column(variant_code(&pairs, items.clone()).alias("_rr"));
+    let lf = prepared(usage, &items, false);
     let cuts = pair_cuts(cuts, period, catalog);
 
     let whole = col("_m").floor_div(lit(MICRO));
@@ -826,13 +866,15 @@ fn reduce_keyed(
             HELD_MAX_EVENTS,
         ));
         let accounts = std::sync::Arc::new(AccountCodes::seeded(seeded.iter().copied()));
-        let key = packed_key(
-            accounts.clone(),
-            std::sync::Arc::new(table),
+        let key = packed_key(KeyParts {
+            accounts: accounts.clone(),
+            variants: VariantCodes::new(&pairs, items.clone()),
+            cuts: table,
             pack,
             pstart_local,
-            holder.clone(),
-        );
+            offset,
+            holder: holder.clone(),
+        });
         match aggregate(lf.clone().with_column(key.alias("_key")), &[col("_key")]) {
             Ok((df, again)) => {
                 if again {
@@ -855,7 +897,13 @@ fn reduce_keyed(
         None => {
             let code = col("_ic") * lit(pairs.len() as i64) + col("_rr");
             let low = bucket_low(cuts, pstart_local);
-            let lf = lf.with_columns([code.alias("_code"), low.alias("_low")]);
+            let lf = lf
+                .with_columns([
+                    variant_code(VariantCodes::new(&pairs, items.clone())).alias("_rr"),
+                    (col("t") + lit(offset)).alias("_local"),
+                    cycle_width(items.clone()).alias("_cycle_w"),
+                ])
+                .with_columns([code.alias("_code"), low.alias("_low")]);
             let keys = [col("account_id"), col("_code"), col("_low")];
             (aggregate(lf, &keys)?.0, Grouped::Wide)
         }
@@ -1047,6 +1095,80 @@ impl Ints {
     }
 }
 
+/// A `Boolean` column's values by row, read from its one chunk.
+struct Bools(Option<polars_arrow::array::BooleanArray>);
+
+impl Bools {
+    fn new(ca: &BooleanChunked) -> Bools {
+        Bools(ca.rechunk().downcast_iter().next().cloned())
+    }
+
+    #[inline]
+    fn get(&self, r: usize) -> Option<bool> {
+        let a = self.0.as_ref()?;
+        (r < a.len() && a.validity().is_none_or(|v| v.get_bit(r))).then(|| a.value(r))
+    }
+}
+
+/// A `String` column's values by row, read from its one chunk.
+struct Strs(Option<polars_arrow::array::Utf8ViewArray>);
+
+impl Strs {
+    fn new(ca: &StringChunked) -> Strs {
+        Strs(ca.rechunk().downcast_iter().next().cloned())
+    }
+
+    #[inline]
+    fn get(&self, r: usize) -> Option<&str> {
+        use polars_arrow::array::Array;
+        let a = self.0.as_ref()?;
+        (r < a.len() && a.is_valid(r)).then(|| a.value(r))
+    }
+}
+
+/// An `Int64` column made value by value: the values in one vector, and a
+/// validity mask only once a null comes (most batches have none).
+struct I64Out {
+    values: Vec<i64>,
+    validity: Option<polars_arrow::bitmap::MutableBitmap>,
+}
+
+impl I64Out {
+    fn with_capacity(n: usize) -> I64Out {
+        I64Out {
+            values: Vec::with_capacity(n),
+            validity: None,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, v: Option<i64>) {
+        match (v, &mut self.validity) {
+            (Some(v), None) => self.values.push(v),
+            (Some(v), Some(m)) => {
+                m.push(true);
+                self.values.push(v);
+            }
+            (None, m) => {
+                let n = self.values.len();
+                m.get_or_insert_with(|| {
+                    let mut m =
+                        polars_arrow::bitmap::MutableBitmap::with_capacity(self.values.capacity());
+                    m.extend_constant(n, true);
+                    m
+                })
+                .push(false);
+                self.values.push(0);
+            }
+        }
+    }
+
+    fn finish(self, name: &str) -> Column {
+        Int64Chunked::from_vec_validity(name.into(), self.values, self.validity.map(Into::into))
+            .into_column()
+    }
+}
+
 /// The second pass: for each partly refused bucket, walk its events in event
 /// order (time, then id) and find the first refused one and how many were.
 ///
@@ -1056,7 +1178,6 @@ impl Ints {
 pub fn resolve_partials(
     usage: &UsageScan,
     catalog: &Catalog,
-    period: &Period,
     partials: &[PartialBucket],
 ) -> Result<Vec<Option<PartialResolution>>> {
     let mut out = Vec::with_capacity(partials.len());
@@ -1071,7 +1192,7 @@ pub fn resolve_partials(
             to += 1;
         }
         tracing::info!(buckets = to - from, events, "second pass batch");
-        out.extend(resolve_batch(usage, catalog, period, &partials[from..to])?);
+        out.extend(resolve_batch(usage, catalog, &partials[from..to])?);
         from = to;
     }
     Ok(out)
@@ -1083,7 +1204,6 @@ const PARTIAL_BATCH_EVENTS: u64 = 16_000_000;
 fn resolve_batch(
     usage: &UsageScan,
     catalog: &Catalog,
-    period: &Period,
     partials: &[PartialBucket],
 ) -> Result<Vec<Option<PartialResolution>>> {
     let funded: Vec<i64> = partials.iter().map(PartialBucket::funded_micro).collect();
@@ -1119,7 +1239,6 @@ fn resolve_batch(
                 .and(col("item").is_in(items, false)),
         ),
         &ItemTable::new(catalog),
-        period,
         true,
     )
     .with_column(pair_key().alias("_pk"))
@@ -1624,7 +1743,7 @@ mod tests {
             }
         }
         let scan = UsageScan::from_frame(u);
-        let want = resolve_partials(&scan, &cat, &p, &partials).unwrap();
+        let want = resolve_partials(&scan, &cat, &partials).unwrap();
         let plan = held.plan(&partials);
         let z = partials.iter().filter(|q| q.account_id == "z").count();
         assert!(z > 0);
@@ -1634,7 +1753,7 @@ mod tests {
         let got = plan
             .finish(&partials, &names, |rest| {
                 scanned = rest.len();
-                resolve_partials(&scan, &cat, &p, rest)
+                resolve_partials(&scan, &cat, rest)
             })
             .unwrap();
         assert_eq!(scanned, z);
@@ -1657,6 +1776,33 @@ mod tests {
     }
 
     #[test]
+    fn columns_made_value_by_value_keep_their_nulls() {
+        // No null: no mask at all; a null after values: those values valid.
+        for (pushed, want) in [
+            (vec![Some(1), Some(2)], vec![Some(1), Some(2)]),
+            (vec![Some(1), None, Some(3)], vec![Some(1), None, Some(3)]),
+            (vec![None, None], vec![None, None]),
+        ] {
+            let mut out = I64Out::with_capacity(1);
+            for v in &pushed {
+                out.push(*v);
+            }
+            let c = out.finish("x");
+            let got: Vec<Option<i64>> = c.i64().unwrap().iter().collect();
+            assert_eq!(got, want);
+            // And read back by row the same way.
+            let (ints, past) = (Ints::new(c.i64().unwrap()), want.len());
+            let back: Vec<Option<i64>> = (0..past).map(|r| ints.get(r)).collect();
+            assert_eq!((back, ints.get(past)), (want, None));
+        }
+        let s = StringChunked::from_iter_options("s".into(), [Some("a"), None].into_iter());
+        let b = BooleanChunked::from_iter_options("b".into(), [None, Some(true)].into_iter());
+        let (s, b) = (Strs::new(&s), Bools::new(&b));
+        assert_eq!((s.get(0), s.get(1), s.get(2)), (Some("a"), None, None));
+        assert_eq!((b.get(0), b.get(1), b.get(2)), (None, Some(true), None));
+    }
+
+    #[test]
     fn the_second_pass_finds_the_first_refused_event() {
         let cat = catalog();
         let p = Period::parse("2026-10", 8 * 3600).unwrap();
@@ -1670,7 +1816,7 @@ mod tests {
             funded: Decimal::from(2),
             events: 4,
         };
-        let r = resolve_partials(&UsageScan::from_frame(usage()), &cat, &p, &[pb]).unwrap();
+        let r = resolve_partials(&UsageScan::from_frame(usage()), &cat, &[pb]).unwrap();
         let r = r[0].clone().unwrap();
         assert_eq!((r.first_event_id.as_str(), r.refused_events), ("c", 2));
     }

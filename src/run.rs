@@ -273,7 +273,7 @@ pub fn compute(
             }
         }
         plan.finish(&partials, &names, |rest| {
-            reduce::resolve_partials(&ing.usage, cat, period, rest)
+            reduce::resolve_partials(&ing.usage, cat, rest)
         })
     })?;
     drop(held);
