@@ -997,18 +997,18 @@ fn reduce_keyed(
         pairs: Vec<Option<SharedPair>>,
     }
     let make = |r: usize, shared: &mut Shared| -> Result<Bucket> {
-        let w = match &narrow {
-            Some(v) => Decimal::from(v.get(r).unwrap_or(0)),
+        let quantity = match &narrow {
+            Some(v) => units(v.get(r).unwrap_or(0), frac.get(r).unwrap_or(0)),
             None => {
                 let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
-                Decimal::from_str(t).map_err(|e| {
+                let t = Decimal::from_str(t).map_err(|e| {
                     crate::error::Error::Config(format!(
                         "a usage bucket's whole units {t} exceed the decimal range: {e}"
                     ))
-                })?
+                })?;
+                (t + Decimal::new(frac.get(r).unwrap_or(0), 6)).normalize()
             }
         };
-        let f = Decimal::new(frac.get(r).unwrap_or(0), 6);
         let (account, c, lo) = bucket_key(r).ok_or_else(|| {
                 crate::error::Error::Config(
                     "internal: a usage row's account or (region, resolution) is missing from the keys read"
@@ -1054,7 +1054,7 @@ fn reduce_keyed(
             cycle_start,
             start: b0,
             end: b0.saturating_add(width),
-            quantity: (w + f).normalize(),
+            quantity,
             events: n,
             first_time: first_t.get(r).unwrap_or(0),
             first_event_id: String::new(),
@@ -1069,13 +1069,32 @@ fn reduce_keyed(
                 items: vec![None; items.len()],
                 pairs: vec![None; pairs.len()],
             };
-            order[w[0]..w[1]]
-                .iter()
-                .map(|&(_, r)| make(r, &mut shared))
-                .collect()
+            // Sized up front: a collect through `Result` would grow it by doubling.
+            let mut run = Vec::with_capacity(w[1] - w[0]);
+            for &(_, r) in &order[w[0]..w[1]] {
+                run.push(make(r, &mut shared)?);
+            }
+            Ok(run)
         })
         .collect::<Result<_>>()?;
     Ok((runs, held))
+}
+
+/// `whole` units plus `micro` millionths (any sign and size an i64 holds)
+/// as a normalised decimal: `(whole + micro / 10^6).normalize()` without
+/// decimal arithmetic (the bucket loop makes one per bucket).
+fn units(whole: i64, micro: i64) -> Decimal {
+    if micro == 0 {
+        return Decimal::from(whole);
+    }
+    // |m| < 2^63 · 10^6 + 2^63 < 2^84: inside the 96-bit mantissa.
+    let mut m = i128::from(whole) * i128::from(MICRO) + i128::from(micro);
+    let mut scale = 6;
+    while scale > 0 && m % 10 == 0 {
+        m /= 10;
+        scale -= 1;
+    }
+    Decimal::from_i128_with_scale(m, scale)
 }
 
 /// An `Int64` column's values by row, read from its one chunk: the
@@ -1773,6 +1792,24 @@ mod tests {
             })
             .unwrap();
         assert_eq!(got[first].as_ref().unwrap().first_event_id, "e");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn units_are_the_normalised_decimal_sum(
+            whole in proptest::prelude::any::<i64>(),
+            micro in proptest::prop_oneof![
+                proptest::prelude::any::<i64>(),
+                -3_000_000i64..3_000_000,
+                proptest::strategy::Strategy::prop_map(-5i64..5, |k| k * 500_000),
+            ],
+        ) {
+            let want = (Decimal::from(whole) + Decimal::new(micro, 6)).normalize();
+            let got = units(whole, micro);
+            // The same digits and scale, not only an equal value.
+            proptest::prop_assert_eq!(got.to_string(), want.to_string());
+            proptest::prop_assert_eq!(got.scale(), want.scale());
+        }
     }
 
     #[test]
