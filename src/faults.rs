@@ -23,20 +23,20 @@ pub fn clean_statement(lines: &[InvoiceLine], period: &str) -> Vec<StatementLine
             StatementLine {
                 source_file: "generated".into(),
                 source_row: n as u64 + 2,
-                line_id: Some(format!("L{n:08}")),
+                line_id: Some(format!("L{n:08}").into()),
                 format: "canonical",
-                account_id: l.account_id.clone(),
-                item: Some(l.item.clone()),
-                vendor_sku: l.item.clone(),
-                charge_type: l.charge_type.clone(),
-                billing_period: period.to_string(),
+                account_id: l.account_id.as_str().into(),
+                item: Some(l.item.as_str().into()),
+                vendor_sku: l.item.as_str().into(),
+                charge_type: l.charge_type.as_str().into(),
+                billing_period: period.into(),
                 cycle_start: Some(l.cycle_start),
                 usage_quantity: Some(l.usage_quantity),
                 deducted_quantity: (l.charge_type == "usage").then_some(ours.deducted),
                 billed_quantity: Some(ours.billed),
                 unit_price: l.unit_price,
                 amount: l.amount,
-                currency: l.currency.clone(),
+                currency: l.currency.as_str().into(),
             }
         })
         .collect()
@@ -76,7 +76,10 @@ pub fn inject(
             let mut cands: Vec<usize> = (0..statement.len())
                 .filter(|&i| {
                     let l = &statement[i];
-                    let key = (l.account_id.clone(), l.item.clone().unwrap_or_default());
+                    let key = (
+                        l.account_id.to_string(),
+                        l.item.as_deref().unwrap_or_default().to_string(),
+                    );
                     !used.contains(&key) && !refused.contains(&key)
                 })
                 .collect();
@@ -107,9 +110,9 @@ pub fn inject(
                 }
             };
             let label = |l: &StatementLine| Label {
-                account_id: l.account_id.clone(),
-                item: l.item.clone().unwrap_or_default(),
-                charge_type: l.charge_type.clone(),
+                account_id: l.account_id.to_string(),
+                item: l.item.as_deref().unwrap_or_default().to_string(),
+                charge_type: l.charge_type.to_string(),
                 class: class.to_string(),
             };
             match *class {
@@ -117,12 +120,15 @@ pub fn inject(
                     // A charge for an account and item with nothing in the invoice.
                     let Some(&i) = cands.first() else { continue };
                     let mut l = statement[i].clone();
-                    l.account_id = format!("{}-ghost", l.account_id);
+                    l.account_id = format!("{}-ghost", l.account_id).into();
                     l.charge_type = "usage".into();
                     l.amount = Decimal::new(rng.random_range(100..100_000), 2);
-                    l.line_id = Some(format!("L{next_id:08}"));
+                    l.line_id = Some(format!("L{next_id:08}").into());
                     next_id += 1;
-                    used.insert((l.account_id.clone(), l.item.clone().unwrap_or_default()));
+                    used.insert((
+                        l.account_id.to_string(),
+                        l.item.as_deref().unwrap_or_default().to_string(),
+                    ));
                     labels.push(label(&l));
                     statement.push(l);
                 }
@@ -154,11 +160,11 @@ pub fn inject(
                             let l = StatementLine {
                                 source_file: "generated".into(),
                                 source_row: 0,
-                                line_id: Some(format!("L{next_id:08}")),
+                                line_id: Some(format!("L{next_id:08}").into()),
                                 format: "canonical",
-                                account_id: e.account_id.clone(),
-                                item: Some(e.item.clone()),
-                                vendor_sku: e.item.clone(),
+                                account_id: e.account_id.as_str().into(),
+                                item: Some(e.item.as_str().into()),
+                                vendor_sku: e.item.as_str().into(),
                                 charge_type: "usage".into(),
                                 billing_period: statement
                                     .first()
@@ -184,8 +190,8 @@ pub fn inject(
                         continue;
                     };
                     let key = (
-                        statement[i].account_id.clone(),
-                        statement[i].item.clone().unwrap_or_default(),
+                        statement[i].account_id.to_string(),
+                        statement[i].item.as_deref().unwrap_or_default().to_string(),
                     );
                     used.insert(key.clone());
                     let l = &mut statement[i];
@@ -267,17 +273,17 @@ pub fn write_canonical(
     let o = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
     for l in lines {
         w.write_record([
-            l.account_id.clone(),
-            l.item.clone().unwrap_or_else(|| l.vendor_sku.clone()),
-            l.charge_type.clone(),
-            l.billing_period.clone(),
+            l.account_id.to_string(),
+            l.item.as_deref().unwrap_or(&l.vendor_sku).to_string(),
+            l.charge_type.to_string(),
+            l.billing_period.to_string(),
             o(l.usage_quantity),
             o(l.deducted_quantity),
             o(l.billed_quantity),
             o(l.unit_price),
             format!("{:.2}", l.amount),
-            l.currency.clone(),
-            l.line_id.clone().unwrap_or_default(),
+            l.currency.to_string(),
+            l.line_id.as_deref().unwrap_or_default().to_string(),
             l.cycle_start
                 .map(|t| crate::period::format_time(t, 0))
                 .unwrap_or_default(),

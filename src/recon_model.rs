@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -17,18 +18,18 @@ pub struct StatementLine {
     pub source_file: Arc<str>,
     pub source_row: u64,
     /// The vendor's own line id (Tencent transaction id, Alibaba `Primary Key`, FOCUS row key), if any.
-    pub line_id: Option<String>,
+    pub line_id: Option<CompactString>,
     /// `tencent_bill_details`, `alibaba_billing_details`, `focus`, `canonical`.
     pub format: &'static str,
-    pub account_id: String,
+    pub account_id: CompactString,
     /// reckon item id; `None` when the vendor SKU has no mapping.
-    pub item: Option<String>,
+    pub item: Option<CompactString>,
     /// The vendor's own product / component / billable-item text, kept for reports.
-    pub vendor_sku: String,
+    pub vendor_sku: CompactString,
     /// `usage`, `purchase`, `subscription`, `refund`, `adjustment`.
-    pub charge_type: String,
+    pub charge_type: CompactString,
     /// `YYYY-MM`.
-    pub billing_period: String,
+    pub billing_period: CompactString,
     /// Start of the usage window when the line has one (UTC µs).
     pub cycle_start: Option<Micros>,
     /// Raw metered usage before package deduction.
@@ -39,7 +40,7 @@ pub struct StatementLine {
     pub billed_quantity: Option<Decimal>,
     pub unit_price: Option<Decimal>,
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: CompactString,
 }
 
 /// A statement row reckon could not use: reported, never dropped.

@@ -230,7 +230,8 @@ struct Side<'a> {
     refused: Decimal,
     prices: BTreeSet<Decimal>,
     amount: Decimal,
-    currencies: BTreeSet<String>,
+    /// Borrowed from the lines.
+    currencies: BTreeSet<&'a str>,
     /// Vendor line ids, borrowed from the statement.
     line_ids: Vec<&'a str>,
     lines: usize,
@@ -401,9 +402,7 @@ fn compare(
             }
         }
         s.amount += l.amount;
-        if !s.currencies.contains(&l.currency) {
-            s.currencies.insert(l.currency.clone());
-        }
+        s.currencies.insert(&l.currency);
         s.lines += 1;
         s.amounts.push(l.amount);
     }
@@ -421,9 +420,7 @@ fn compare(
             s.prices.insert(p);
         }
         s.amount += l.amount;
-        if !s.currencies.contains(&l.currency) {
-            s.currencies.insert(l.currency.clone());
-        }
+        s.currencies.insert(&l.currency);
         s.line_ids.extend(l.line_id.as_deref());
         s.lines += 1;
         s.amounts.push(l.amount);
@@ -460,10 +457,10 @@ fn compare(
 
 fn duplicate(l: &StatementLine, item: &str, why: &str) -> Discrepancy {
     Discrepancy {
-        account_id: l.account_id.clone(),
+        account_id: l.account_id.to_string(),
         item: item.to_string(),
-        charge_type: l.charge_type.clone(),
-        billing_period: l.billing_period.clone(),
+        charge_type: l.charge_type.to_string(),
+        billing_period: l.billing_period.to_string(),
         cycle_start: l.cycle_start,
         class: "duplicate_charge".into(),
         our_usage_quantity: None,
@@ -477,17 +474,17 @@ fn duplicate(l: &StatementLine, item: &str, why: &str) -> Discrepancy {
         our_amount: Decimal::ZERO,
         their_amount: l.amount,
         delta_amount: l.amount,
-        currency: l.currency.clone(),
+        currency: l.currency.to_string(),
         within_tolerance: false,
         explanation: format!(
             "vendor line {} charges {} {} again for {} {}: {why}",
-            l.line_id.clone().unwrap_or_default(),
+            l.line_id.as_deref().unwrap_or_default(),
             money(l.amount),
             l.currency,
             l.charge_type,
             item
         ),
-        vendor_lines: l.line_id.clone().unwrap_or_default(),
+        vendor_lines: l.line_id.as_deref().unwrap_or_default().to_string(),
     }
 }
 
@@ -503,7 +500,13 @@ fn classify(
     refused: Option<Decimal>,
     tol: &Tolerance,
 ) -> Option<Discrepancy> {
-    let currency = |s: &Side<'_>| s.currencies.iter().next().cloned().unwrap_or_default();
+    let currency = |s: &Side<'_>| {
+        s.currencies
+            .iter()
+            .next()
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    };
     let base = |class: &str, o: Option<&Side<'_>>, t: Option<&Side<'_>>, explanation: String| {
         let our_amount = o.map(|s| s.amount).unwrap_or_default();
         let their_amount = t.map(|s| s.amount).unwrap_or_default();

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+use compact_str::CompactString;
 use csv::StringRecord;
 use polars::prelude::{
     DataType, LazyFrame, PlRefPath, ScanArgsParquet, TimeUnit, TimeZone as PlTimeZone,
@@ -517,7 +518,7 @@ struct Maps {
     max_leading_lines: usize,
     total_labels: Vec<String>,
     /// Normalised currency text → ISO code.
-    currencies: HashMap<String, String>,
+    currencies: HashMap<String, CompactString>,
     charge_rules: BTreeMap<String, Vec<ChargeRule>>,
     tencent: Vec<ItemRule>,
     alibaba: Vec<ItemRule>,
@@ -619,7 +620,7 @@ fn load_maps(dir: &Path) -> Result<Maps> {
     formats.sort_by_key(|f| (f.order, f.name.clone()));
     let mut currencies = HashMap::default();
     for (text, code) in &h.currencies {
-        currencies.insert(norm(text), code.trim().to_uppercase());
+        currencies.insert(norm(text), code.trim().to_uppercase().into());
     }
 
     let spath = dir.join(SKU_MAP_FILE);
@@ -736,13 +737,13 @@ fn load_maps(dir: &Path) -> Result<Maps> {
 
 impl Maps {
     /// ISO code of a currency text, if reckon knows it.
-    fn currency(&self, text: &str) -> Option<String> {
+    fn currency(&self, text: &str) -> Option<CompactString> {
         let t = text.trim();
         let code = self
             .currencies
             .get(&*norm_cow(t))
             .cloned()
-            .unwrap_or_else(|| t.to_uppercase());
+            .unwrap_or_else(|| t.to_uppercase().into());
         catalog::minor_units(&code).map(|_| code)
     }
 
@@ -959,7 +960,7 @@ fn split_number_unit(text: &str) -> (&str, &str) {
 
 /// `YYYY-MM` from a billing-cycle text: `2026-10`, `2026/10`, `202610`,
 /// `2026年10月`, `2026-10-01`, `2026-10-01 00:00:00`.
-fn parse_period(text: &str) -> Option<String> {
+fn parse_period(text: &str) -> Option<CompactString> {
     let t = text.trim();
     // `YYYY-MM` as it stands (what most exports write).
     if let [y0, y1, y2, y3, b'-', m0, m1] = *t.as_bytes() {
@@ -969,11 +970,10 @@ fn parse_period(text: &str) -> Option<String> {
                 .iter()
                 .fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
             let month = u32::from(m0 - b'0') * 10 + u32::from(m1 - b'0');
-            return ((1..=12).contains(&month) && (1900..=9999).contains(&year))
-                .then(|| t.to_string());
+            return ((1..=12).contains(&month) && (1900..=9999).contains(&year)).then(|| t.into());
         }
     }
-    parse_period_chars(t)
+    parse_period_chars(t).map(Into::into)
 }
 
 /// [`parse_period`] of any form, character by character.
@@ -1710,6 +1710,16 @@ impl<'a> Row<'a> {
     }
 }
 
+/// `text` in lower case, copied as it stands when it has no upper case
+/// (canonical statements' charge types, on every line).
+fn lowercase(text: &str) -> CompactString {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        text.into()
+    } else {
+        text.to_lowercase().into()
+    }
+}
+
 /// Vendor texts → normalised texts (nulls dropped).
 fn texts(v: &[Option<&str>]) -> Vec<String> {
     v.iter().flatten().map(|s| norm(s)).collect()
@@ -1762,19 +1772,19 @@ struct Cx<'a> {
 
 /// Fields of a line being built.
 struct Draft {
-    line_id: Option<String>,
-    account_id: String,
-    item: String,
-    vendor_sku: String,
-    charge_type: String,
-    billing_period: String,
+    line_id: Option<CompactString>,
+    account_id: CompactString,
+    item: CompactString,
+    vendor_sku: CompactString,
+    charge_type: CompactString,
+    billing_period: CompactString,
     cycle_start: Option<Micros>,
     usage: Option<Decimal>,
     deducted: Option<Decimal>,
     billed: Option<Decimal>,
     unit_price: Option<Decimal>,
     amount: Decimal,
-    currency: String,
+    currency: CompactString,
 }
 
 impl Cx<'_> {
@@ -1849,9 +1859,9 @@ impl Cx<'_> {
         self.dec(row, field, kind).unwrap_or(None)
     }
 
-    fn account(&mut self, row: &Row, fields: &[&str]) -> Option<String> {
+    fn account(&mut self, row: &Row, fields: &[&str]) -> Option<CompactString> {
         match fields.iter().find_map(|f| row.text(f)) {
-            Some(a) => Some(a.to_string()),
+            Some(a) => Some(a.into()),
             None => {
                 self.problem(row, row.col_of(fields), None, "missing_value");
                 None
@@ -1866,7 +1876,7 @@ impl Cx<'_> {
         rule_item: Option<&str>,
         column: &dyn Fn() -> String,
         vendor_sku: &str,
-    ) -> Option<String> {
+    ) -> Option<CompactString> {
         let Some(item) = rule_item else {
             self.problem(row, column(), Some(vendor_sku), "unmapped_sku");
             return None;
@@ -1875,23 +1885,23 @@ impl Cx<'_> {
             self.problem(row, column(), Some(vendor_sku), "unknown_item");
             return None;
         }
-        Some(item.to_string())
+        Some(item.into())
     }
 
     /// Charge type from the first `(field, rule source)` whose text a rule
     /// matches; `usage` when all are empty; reported when text matches none.
-    fn charge_type(&mut self, row: &Row, sources: &[(&str, &str)]) -> Option<String> {
+    fn charge_type(&mut self, row: &Row, sources: &[(&str, &str)]) -> Option<CompactString> {
         let mut seen: Vec<(&str, &str)> = Vec::new();
         for (field, source) in sources {
             if let Some(v) = row.text(field) {
                 if let Some(ct) = self.maps.charge(source, v) {
-                    return Some(ct.to_string());
+                    return Some(ct.into());
                 }
                 seen.push((field, v));
             }
         }
         match seen.first() {
-            None => Some("usage".to_string()),
+            None => Some("usage".into()),
             Some((field, _)) => {
                 let col = row.col(field);
                 let v = seen.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(" / ");
@@ -1909,7 +1919,7 @@ impl Cx<'_> {
         field: &str,
         hint: Option<&str>,
         fallback_item: Option<&str>,
-    ) -> Option<String> {
+    ) -> Option<CompactString> {
         if let Some(v) = row.text(field) {
             return match self.maps.currency(v) {
                 Some(c) => Some(c),
@@ -1972,7 +1982,7 @@ impl Cx<'_> {
         period_fields: &[&str],
         time_fields: &[&str],
         offset: i32,
-    ) -> Option<String> {
+    ) -> Option<CompactString> {
         for f in period_fields {
             if let Some(v) = row.text(f) {
                 return match parse_period(v) {
@@ -1987,7 +1997,7 @@ impl Cx<'_> {
         for f in time_fields {
             if let Some(v) = row.text(f) {
                 return match parse_time(v, offset) {
-                    Some(t) => Some(period_of(t, offset)),
+                    Some(t) => Some(period_of(t, offset).into()),
                     None => {
                         self.problem(row, row.col(f), Some(v), "bad_period");
                         None
@@ -2286,10 +2296,10 @@ impl Cx<'_> {
             row,
             F,
             Draft {
-                line_id,
+                line_id: line_id.map(Into::into),
                 account_id: account,
                 item,
-                vendor_sku,
+                vendor_sku: vendor_sku.into(),
                 charge_type: ct,
                 billing_period: period,
                 cycle_start,
@@ -2305,14 +2315,19 @@ impl Cx<'_> {
 
     /// Subscriptions are never `usage`/`purchase`; a rule's charge type
     /// replaces `usage`/`purchase` (never a refund or an adjustment).
-    fn final_charge_type(&self, ct: String, rule_ct: Option<&str>, item: &str) -> String {
+    fn final_charge_type(
+        &self,
+        ct: CompactString,
+        rule_ct: Option<&str>,
+        item: &str,
+    ) -> CompactString {
         if !matches!(ct.as_str(), "usage" | "purchase") {
             return ct;
         }
         if self.catalog.subscription(item).is_some() {
             return "subscription".into();
         }
-        rule_ct.map(str::to_string).unwrap_or(ct)
+        rule_ct.map(CompactString::from).unwrap_or(ct)
     }
 
     fn alibaba(&mut self, row: &Row) {
@@ -2421,10 +2436,10 @@ impl Cx<'_> {
             row,
             F,
             Draft {
-                line_id: row.text("line_id").map(str::to_string),
+                line_id: row.text("line_id").map(CompactString::from),
                 account_id: account,
                 item,
-                vendor_sku,
+                vendor_sku: vendor_sku.into(),
                 charge_type: ct,
                 billing_period: period,
                 cycle_start,
@@ -2471,7 +2486,7 @@ impl Cx<'_> {
         let own = row
             .text("x_charge_type")
             .filter(|c| CHARGE_TYPES.contains(c))
-            .map(str::to_string);
+            .map(CompactString::from);
         let ct = match &own {
             Some(c) => c.clone(),
             None => {
@@ -2492,11 +2507,11 @@ impl Cx<'_> {
             let class = row.text("charge_class").map(norm).unwrap_or_default();
             let frequency = row.text("charge_frequency").map(norm).unwrap_or_default();
             if category == "purchase" && amount < Decimal::ZERO {
-                "refund".to_string()
+                "refund".into()
             } else if category == "purchase" && frequency == "recurring" {
-                "subscription".to_string()
+                "subscription".into()
             } else if ct == "usage" && class == "correction" {
-                "adjustment".to_string()
+                "adjustment".into()
             } else {
                 self.final_charge_type(ct, rule.and_then(|r| r.charge_type.as_deref()), &item)
             }
@@ -2558,10 +2573,10 @@ impl Cx<'_> {
             row,
             F,
             Draft {
-                line_id: Some(line_id),
+                line_id: Some(line_id.into()),
                 account_id: account,
                 item,
-                vendor_sku,
+                vendor_sku: vendor_sku.into(),
                 charge_type: ct,
                 billing_period: period,
                 cycle_start,
@@ -2606,10 +2621,7 @@ impl Cx<'_> {
         ) else {
             return;
         };
-        let ct = match row
-            .text("charge_type")
-            .map(|c| (c, c.trim().to_lowercase()))
-        {
+        let ct = match row.text("charge_type").map(|c| (c, lowercase(c.trim()))) {
             Some((_, c)) if CHARGE_TYPES.contains(&c.as_str()) => c,
             other => {
                 let other = other.map(|(c, _)| c);
@@ -2641,10 +2653,10 @@ impl Cx<'_> {
             row,
             F,
             Draft {
-                line_id: row.text("line_id").map(str::to_string),
+                line_id: row.text("line_id").map(CompactString::from),
                 account_id: account,
                 item,
-                vendor_sku: text.to_string(),
+                vendor_sku: text.into(),
                 charge_type: ct,
                 billing_period: period,
                 cycle_start,
@@ -2770,7 +2782,11 @@ mod tests {
         for year in ["0000", "1899", "1900", "2026", "9999", "12a4"] {
             for month in ["00", "01", "09", "10", "12", "13", "99", "1x"] {
                 let t = format!("{year}-{month}");
-                assert_eq!(parse_period(&t), parse_period_chars(&t), "{t}");
+                assert_eq!(
+                    parse_period(&t).as_deref(),
+                    parse_period_chars(&t).as_deref(),
+                    "{t}"
+                );
             }
         }
         assert_eq!(parse_period("2026-10").as_deref(), Some("2026-10"));

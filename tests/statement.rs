@@ -78,16 +78,16 @@ type Figures = (
 
 fn figures(l: &StatementLine) -> Figures {
     (
-        l.account_id.clone(),
-        l.item.clone().unwrap_or_default(),
-        l.charge_type.clone(),
-        l.billing_period.clone(),
+        l.account_id.to_string(),
+        l.item.as_deref().unwrap_or_default().to_string(),
+        l.charge_type.to_string(),
+        l.billing_period.to_string(),
         l.usage_quantity,
         l.deducted_quantity,
         l.billed_quantity,
         l.unit_price,
         l.amount,
-        l.currency.clone(),
+        l.currency.to_string(),
     )
 }
 
