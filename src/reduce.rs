@@ -669,6 +669,9 @@ struct VariantCodes {
     by_region: PlHashMap<String, Vec<(Option<String>, i64)>>,
     /// The same for no region at all.
     nulls: Vec<(Option<String>, i64)>,
+    /// Per item, the code of an event with neither region nor resolution
+    /// (most events), found once.
+    bare: Vec<Option<i64>>,
     items: std::sync::Arc<ItemTable>,
 }
 
@@ -687,16 +690,28 @@ impl VariantCodes {
             .into_iter()
             .map(|(r, v)| (r.expect("the null region was taken out"), v))
             .collect();
-        VariantCodes {
+        let mut codes = VariantCodes {
             by_region,
             nulls,
+            bare: Vec::new(),
             items,
-        }
+        };
+        codes.bare = (0..codes.items.default_region.len() as i64)
+            .map(|ic| codes.look_up(None, None, ic))
+            .collect();
+        codes
     }
 
     /// The code of `(region, resolution)` for an event of item `ic`.
     #[inline]
     fn code(&self, region: Option<&str>, resolution: Option<&str>, ic: i64) -> Option<i64> {
+        match (region, resolution) {
+            (None, None) => *self.bare.get(usize::try_from(ic).ok()?)?,
+            _ => self.look_up(region, resolution, ic),
+        }
+    }
+
+    fn look_up(&self, region: Option<&str>, resolution: Option<&str>, ic: i64) -> Option<i64> {
         // No region: the product's default.
         let region = region.or_else(|| self.items.default_region[ic as usize].as_deref());
         let of_region = match region {
@@ -1810,6 +1825,32 @@ mod tests {
             proptest::prop_assert_eq!(got.to_string(), want.to_string());
             proptest::prop_assert_eq!(got.scale(), want.scale());
         }
+    }
+
+    #[test]
+    fn pair_codes_read_a_missing_region_as_the_products_default() {
+        let mut cat = catalog();
+        cat.products[0].default_region = Some("east".into());
+        let items = ItemTable::new(&cat);
+        let s = |v: &str| Some(v.to_string());
+        let pairs: Vec<Variant> = vec![
+            (None, None),
+            (s("east"), None),
+            (s("east"), s("4k")),
+            (s("west"), None),
+        ];
+        let codes = VariantCodes::new(&pairs, items.clone());
+        for ic in 0..items.default_region.len() as i64 {
+            // Neither region nor resolution: the default region's bare pair,
+            // found once per item, as the general look-up finds it.
+            assert_eq!(codes.code(None, None, ic), Some(1));
+            assert_eq!(codes.look_up(None, None, ic), Some(1));
+            assert_eq!(codes.code(None, Some("4k"), ic), Some(2));
+            assert_eq!(codes.code(Some("west"), None, ic), Some(3));
+            assert_eq!(codes.code(Some("west"), Some("4k"), ic), None);
+            assert_eq!(codes.code(Some("north"), None, ic), None);
+        }
+        assert_eq!(codes.code(None, None, 99), None);
     }
 
     #[test]
