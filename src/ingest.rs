@@ -23,7 +23,7 @@
 //! with the number of events. The small tables (packages, accounts,
 //! subscriptions) are collected and turned into typed rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -1846,12 +1846,16 @@ fn read_usage(
             .collect::<Vec<_>>(),
         UnionArgs::default(),
     )?;
-    let (hashes, invalid) = timings.time("scan_validate", || {
+    let (hashes, invalid, pairs) = timings.time("scan_validate", || {
         id_hashes(
-            all.clone().select([when(is_valid.clone())
-                .then(id_hash())
-                .otherwise(lit(NULL).cast(DataType::UInt64))
-                .alias("_h")]),
+            all.clone().select([
+                when(is_valid.clone())
+                    .then(id_hash())
+                    .otherwise(lit(NULL).cast(DataType::UInt64))
+                    .alias("_h"),
+                col("region"),
+                col("resolution"),
+            ]),
             table.read() as usize,
         )
         .map_err(|e| table.read_error(e))
@@ -1952,28 +1956,11 @@ fn read_usage(
             })
             .collect(),
     };
-    let variants = timings.time("variants", || {
-        let frames = table
-            .units()
-            .into_iter()
-            .map(|(_, src)| {
-                let text = |name: &str| text_of(col(name), src.schema.get(name)).alias(name);
-                src.lf
-                    .clone()
-                    .select([text("region"), text("resolution")])
-                    .unique(None, UniqueKeepStrategy::Any)
-            })
-            .collect::<Vec<_>>();
-        collect_streaming(
-            concat(frames, UnionArgs::default())?
-                .unique(None, UniqueKeepStrategy::Any)
-                .sort(
-                    ["region", "resolution"],
-                    SortMultipleOptions::default().with_nulls_last(false),
-                ),
-        )
-        .map_err(|e| table.read_error(e))
-    })?;
+    // The distinct (region, resolution) pairs of every row, valid or not,
+    // sorted (no region or resolution first).
+    let (region, resolution): (Vec<Option<String>>, Vec<Option<String>>) =
+        pairs.into_iter().unzip();
+    let variants = df!("region" => region, "resolution" => resolution)?;
     Ok(Usage {
         scan,
         event_ids,
@@ -1984,14 +1971,43 @@ fn read_usage(
 }
 
 /// Stream `_h` (the id hash of a valid row, null for an invalid one) into a
-/// vector; also count the invalid rows.
-fn id_hashes(lf: LazyFrame, capacity: usize) -> PolarsResult<(Vec<u64>, u64)> {
+/// vector; also count the invalid rows, and gather the distinct (`region`,
+/// `resolution`) pairs of every row.
+#[allow(clippy::type_complexity)]
+fn id_hashes(
+    lf: LazyFrame,
+    capacity: usize,
+) -> PolarsResult<(Vec<u64>, u64, BTreeSet<(Option<String>, Option<String>)>)> {
     use std::sync::{Arc, Mutex};
-    let acc = Arc::new(Mutex::new((Vec::<u64>::with_capacity(capacity), 0u64)));
+    type Acc = (Vec<u64>, u64, BTreeSet<(Option<String>, Option<String>)>);
+    let acc: Arc<Mutex<Acc>> = Arc::new(Mutex::new((
+        Vec::with_capacity(capacity),
+        0,
+        BTreeSet::new(),
+    )));
     let sink = Arc::clone(&acc);
     lf.sink_batches(
         PlanCallback::new(move |df: DataFrame| {
             let h = df.column("_h")?.u64()?.clone();
+            let (region, resolution) =
+                (df.column("region")?.str()?, df.column("resolution")?.str()?);
+            // A batch's pairs first (most rows have neither), then the
+            // new ones kept.
+            let n = df.height();
+            let mut bare = false;
+            let mut seen: PlHashSet<(Option<&str>, Option<&str>)> = PlHashSet::default();
+            if region.null_count() == n && resolution.null_count() == n {
+                bare = n > 0;
+            } else {
+                for (g, s) in region.iter().zip(resolution.iter()) {
+                    match (g, s) {
+                        (None, None) => bare = true,
+                        pair => {
+                            seen.insert(pair);
+                        }
+                    }
+                }
+            }
             let mut g = sink.lock().expect("no panics while held");
             for arr in h.downcast_iter() {
                 for x in arr.iter() {
@@ -2000,6 +2016,12 @@ fn id_hashes(lf: LazyFrame, capacity: usize) -> PolarsResult<(Vec<u64>, u64)> {
                         None => g.1 += 1,
                     }
                 }
+            }
+            if bare {
+                g.2.insert((None, None));
+            }
+            for (a, b) in seen {
+                g.2.insert((a.map(str::to_string), b.map(str::to_string)));
             }
             Ok(false)
         }),
