@@ -1135,7 +1135,7 @@ fn typed_frame(
         .map(|(&(name, get), &scale)| -> Result<Column> {
             let name: PlSmallStr = name.into();
             Ok(match get {
-                Get::Str(f) => StringChunked::from_iter_options(name, rows().map(f)).into_column(),
+                Get::Str(f) => crate::output::text_column(name, rows().map(f)),
                 Get::Int(f) => {
                     Int64Chunked::from_iter_options(name, rows().map(|r| Some(f(r)))).into_column()
                 }

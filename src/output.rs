@@ -154,6 +154,41 @@ pub fn decimal_column(
         .into_column())
 }
 
+/// A text column made run by run: a value equal to the previous row's is
+/// not copied again (a long one is stored once per run, as polars' own
+/// `extend_constant` stores it). Output rows run in account and line order,
+/// so most values repeat; the column's values are those of collecting them.
+pub fn text_column<'a>(name: PlSmallStr, values: impl Iterator<Item = Option<&'a str>>) -> Column {
+    use polars_arrow::array::MutableBinaryViewArray;
+    // Equal text: the same bytes (often the very same string), else the same text.
+    let same = |a: Option<&str>, b: Option<&str>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b,
+        _ => false,
+    };
+    let mut out = MutableBinaryViewArray::<str>::with_capacity(values.size_hint().0);
+    // (`extend_constant` of a null adds no views: nulls go by `extend_null`.)
+    let flush = |out: &mut MutableBinaryViewArray<str>, (v, n): (Option<&str>, usize)| match v {
+        Some(_) => out.extend_constant(n, v),
+        None => out.extend_null(n),
+    };
+    let mut run: Option<(Option<&str>, usize)> = None;
+    for v in values {
+        match &mut run {
+            Some((p, n)) if same(*p, v) => *n += 1,
+            _ => {
+                if let Some(done) = run.replace((v, 1)) {
+                    flush(&mut out, done);
+                }
+            }
+        }
+    }
+    if let Some(done) = run {
+        flush(&mut out, done);
+    }
+    StringChunked::with_chunk(name, out.freeze()).into_column()
+}
+
 /// A Datetime(µs, UTC) column of instants.
 pub fn utc_column(
     name: PlSmallStr,
@@ -256,15 +291,8 @@ impl Table<'_> {
             .map(|c| -> Result<Column> {
                 let n = c.name().into();
                 Ok(match c {
-                    Col::Str(_, v) => StringChunked::from_iter_options(
-                        n,
-                        v[r.clone()].iter().map(|s| s.as_deref()),
-                    )
-                    .into_column(),
-                    Col::Text(_, v) => {
-                        StringChunked::from_iter_options(n, v[r.clone()].iter().copied())
-                            .into_column()
-                    }
+                    Col::Str(_, v) => text_column(n, v[r.clone()].iter().map(|s| s.as_deref())),
+                    Col::Text(_, v) => text_column(n, v[r.clone()].iter().copied()),
                     Col::Int(_, v) => {
                         Int64Chunked::from_iter_options(n, v[r.clone()].iter().copied())
                             .into_column()
@@ -998,6 +1026,33 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn text_columns_made_by_runs_hold_every_value() {
+        let long = "a value longer than twelve bytes";
+        let owned = long.to_string();
+        // Runs of one value (the same string, and an equal copy), nulls
+        // first, inside and last, short and long values.
+        let values: Vec<Option<&str>> = vec![
+            None,
+            None,
+            Some(long),
+            Some(long),
+            Some(owned.as_str()),
+            Some("short"),
+            None,
+            Some("short"),
+            Some(long),
+            None,
+        ];
+        let got = text_column("x".into(), values.iter().copied());
+        let want = StringChunked::from_iter_options("x".into(), values.iter().copied());
+        let got: Vec<Option<&str>> = got.str().unwrap().iter().collect();
+        assert_eq!(got, want.iter().collect::<Vec<_>>());
+        assert_eq!(text_column("x".into(), std::iter::empty()).len(), 0);
+        let nulls = text_column("x".into(), [None, None].into_iter());
+        assert_eq!(nulls.null_count(), 2);
     }
 
     #[test]
