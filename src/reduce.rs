@@ -20,6 +20,8 @@
 //! cycle.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -576,7 +578,37 @@ struct KeyParts {
     pstart_local: i64,
     offset: i64,
     holder: Arc<Holder>,
+    guard: Arc<SumGuard>,
 }
+
+/// Keeps the i64 sums of micro-units exact: while armed, each batch of the
+/// scan adds its events and its largest |micro-units| before the group-by
+/// sees it, and stops the scan ([`MICRO_SUM_WIDE`]) once the events so far
+/// times the largest so far could pass i64. A bucket's sum, and every
+/// partial sum of it, is at most that product, so no sum the scan made can
+/// have overflowed. (The largest is raised before the events are counted,
+/// so the batch counted last sees every batch's largest.)
+struct SumGuard {
+    armed: AtomicBool,
+    largest: AtomicI64,
+    events: AtomicI64,
+}
+
+impl SumGuard {
+    /// Count a batch of `events` whose largest |micro-units| is `most`:
+    /// false when the sums could pass i64.
+    fn admit(&self, events: i64, most: i64) -> bool {
+        if !self.armed.load(SeqCst) {
+            return true;
+        }
+        self.largest.fetch_max(most, SeqCst);
+        let total = self.events.fetch_add(events, SeqCst).saturating_add(events);
+        i128::from(total) * i128::from(self.largest.load(SeqCst)) <= i128::from(i64::MAX)
+    }
+}
+
+/// The error [`SumGuard`] stops the scan with.
+const MICRO_SUM_WIDE: &str = "reckon: micro-unit sums could pass i64";
 
 fn packed_key(parts: KeyParts) -> Expr {
     col("account_id").map_many(
@@ -589,6 +621,7 @@ fn packed_key(parts: KeyParts) -> Expr {
                 pstart_local,
                 offset,
                 holder,
+                guard,
             } = &parts;
             let (pack, pstart_local, offset) = (*pack, *pstart_local, *offset);
             let n = c[0].len();
@@ -602,6 +635,14 @@ fn packed_key(parts: KeyParts) -> Expr {
             );
             let mut keys = I64Out::with_capacity(n);
             let mut held = Vec::new();
+            let most = (0..n)
+                .filter_map(|k| micro.get(k))
+                .map(|m| i64::try_from(m.unsigned_abs()).unwrap_or(i64::MAX))
+                .max()
+                .unwrap_or(0);
+            if !guard.admit(n as i64, most) {
+                return Err(polars_err!(ComputeError: "{MICRO_SUM_WIDE}"));
+            }
             for (k, a) in codes.into_iter().enumerate() {
                 let (Some(a), Some(ic), Some(utc)) = (a, items.get(k), times.get(k)) else {
                     keys.push(None);
@@ -802,40 +843,57 @@ fn reduce_keyed(
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
-    // Whole units are summed in i64, exact unless a bucket holds
-    // `MAX_EVENTS_I64` events or more; then again as 38-digit decimals.
-    // The frame, and whether the scan ran twice (sums too wide for i64).
-    let aggregate = |lf: LazyFrame, keys: &[Expr]| -> PolarsResult<(DataFrame, bool)> {
-        let run = |wide: bool| -> PolarsResult<DataFrame> {
-            let whole_sum = if wide {
-                whole.clone().cast(DataType::Decimal(38, 0)).sum()
-            } else {
-                whole.clone().sum()
-            };
+    // With a `guard` (see [`SumGuard`]), the micro-units are summed in i64
+    // as they are (`_msum`), unless the guard stops the scan: no sum can
+    // then pass i64. Otherwise, or when it stops, whole units and
+    // millionths are summed apart (`_whole`, `_frac`): whole units in i64,
+    // exact unless a bucket holds `MAX_EVENTS_I64` events or more; then
+    // again as 38-digit decimals. The frame, and whether the scan ran twice.
+    let aggregate = |lf: LazyFrame,
+                     keys: &[Expr],
+                     guard: Option<&SumGuard>|
+     -> PolarsResult<(DataFrame, bool)> {
+        let run = |sums: Vec<Expr>| -> PolarsResult<DataFrame> {
+            let mut aggs = sums;
+            aggs.extend([
+                len().alias("_events"),
+                col("t").min().alias("_first_t"),
+                col("_row").min().alias("_first_row"),
+            ]);
             Ok(lf
                 .clone()
                 .group_by(keys)
-                .agg([
-                    whole_sum.alias("_whole"),
-                    frac.clone().sum().alias("_frac"),
-                    len().alias("_events"),
-                    col("t").min().alias("_first_t"),
-                    col("_row").min().alias("_first_row"),
-                ])
+                .agg(aggs)
                 .collect_with_engine(Engine::Streaming)?
                 .unwrap_single())
         };
-        let df = run(false)?;
-        let events_max = df
-            .column("_events")?
-            .cast(&DataType::Int64)?
-            .i64()?
-            .max()
-            .unwrap_or(0);
-        if events_max >= MAX_EVENTS_I64 {
-            Ok((run(true)?, true))
+        let events_max = |df: &DataFrame| -> PolarsResult<i64> {
+            Ok(df
+                .column("_events")?
+                .cast(&DataType::Int64)?
+                .i64()?
+                .max()
+                .unwrap_or(0))
+        };
+        let mut again = false;
+        if let Some(guard) = guard {
+            match run(vec![col("_m").sum().alias("_msum")]) {
+                Ok(df) => return Ok((df, false)),
+                Err(e) if e.to_string().contains(MICRO_SUM_WIDE) => {
+                    guard.armed.store(false, SeqCst);
+                    again = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let split =
+            |whole_sum: Expr| vec![whole_sum.alias("_whole"), frac.clone().sum().alias("_frac")];
+        let df = run(split(whole.clone().sum()))?;
+        if events_max(&df)? >= MAX_EVENTS_I64 {
+            let wide = whole.clone().cast(DataType::Decimal(38, 0)).sum();
+            Ok((run(split(wide))?, true))
         } else {
-            Ok((df, false))
+            Ok((df, again))
         }
     };
     let started = std::time::Instant::now();
@@ -881,6 +939,11 @@ fn reduce_keyed(
             HELD_MAX_EVENTS,
         ));
         let accounts = std::sync::Arc::new(AccountCodes::seeded(seeded.iter().copied()));
+        let guard = Arc::new(SumGuard {
+            armed: AtomicBool::new(true),
+            largest: AtomicI64::new(0),
+            events: AtomicI64::new(0),
+        });
         let key = packed_key(KeyParts {
             accounts: accounts.clone(),
             variants: VariantCodes::new(&pairs, items.clone()),
@@ -889,8 +952,13 @@ fn reduce_keyed(
             pstart_local,
             offset,
             holder: holder.clone(),
+            guard: guard.clone(),
         });
-        match aggregate(lf.clone().with_column(key.alias("_key")), &[col("_key")]) {
+        match aggregate(
+            lf.clone().with_column(key.alias("_key")),
+            &[col("_key")],
+            Some(&guard),
+        ) {
             Ok((df, again)) => {
                 if again {
                     // The scan ran twice: its events were held twice.
@@ -920,7 +988,7 @@ fn reduce_keyed(
                 ])
                 .with_columns([code.alias("_code"), low.alias("_low")]);
             let keys = [col("account_id"), col("_code"), col("_low")];
-            (aggregate(lf, &keys)?.0, Grouped::Wide)
+            (aggregate(lf, &keys, None)?.0, Grouped::Wide)
         }
     };
     df.rechunk_mut_par();
@@ -928,8 +996,12 @@ fn reduce_keyed(
         let c = df.column(name)?.cast(&DataType::Int64)?;
         Ok(Ints::new(c.i64()?))
     };
-    let (frac, events, first_t, first_row) =
-        (i("_frac")?, i("_events")?, i("_first_t")?, i("_first_row")?);
+    let (events, first_t, first_row) = (i("_events")?, i("_first_t")?, i("_first_row")?);
+    // The micro-units summed as they are, or whole units and millionths apart.
+    let (micro_sum, frac) = match df.column("_msum") {
+        Ok(_) => (Some(i("_msum")?), None),
+        Err(_) => (None, Some(i("_frac")?)),
+    };
     // (account, code, low) per bucket, from the packed key or the three columns.
     let (key, acc, code, low) = match &grouped {
         Grouped::Packed(..) => (Some(i("_key")?), None, None, None),
@@ -966,11 +1038,17 @@ fn reduce_keyed(
         "reduce: grouped"
     );
     let items = item_ids(catalog);
-    let whole = df.column("_whole")?;
-    let (narrow, wide) = match whole.dtype() {
-        DataType::Int64 => (Some(Ints::new(whole.i64()?)), None),
-        _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
+    let (narrow, wide) = match (&micro_sum, df.column("_whole")) {
+        (Some(_), _) => (None, None),
+        (None, whole) => {
+            let whole = whole?;
+            match whole.dtype() {
+                DataType::Int64 => (Some(Ints::new(whole.i64()?)), None),
+                _ => (None, Some(whole.cast(&DataType::String)?.str()?.clone())),
+            }
+        }
     };
+    let frac_at = |r: usize| frac.as_ref().and_then(|f| f.get(r)).unwrap_or(0);
     let cycles = item_cycles(catalog);
     // The buckets an account at a time (accounts in no particular order),
     // so the per-account stage looks each account up once.
@@ -1012,16 +1090,20 @@ fn reduce_keyed(
         pairs: Vec<Option<SharedPair>>,
     }
     let make = |r: usize, shared: &mut Shared| -> Result<Bucket> {
-        let quantity = match &narrow {
-            Some(v) => units(v.get(r).unwrap_or(0), frac.get(r).unwrap_or(0)),
-            None => {
+        let quantity = match (&micro_sum, &narrow) {
+            (Some(m), _) => {
+                let m = m.get(r).unwrap_or(0);
+                units(m.div_euclid(MICRO), m.rem_euclid(MICRO))
+            }
+            (None, Some(v)) => units(v.get(r).unwrap_or(0), frac_at(r)),
+            (None, None) => {
                 let t = wide.as_ref().and_then(|v| v.get(r)).unwrap_or("0");
                 let t = Decimal::from_str(t).map_err(|e| {
                     crate::error::Error::Config(format!(
                         "a usage bucket's whole units {t} exceed the decimal range: {e}"
                     ))
                 })?;
-                (t + Decimal::new(frac.get(r).unwrap_or(0), 6)).normalize()
+                (t + Decimal::new(frac_at(r), 6)).normalize()
             }
         };
         let (account, c, lo) = bucket_key(r).ok_or_else(|| {
@@ -1470,6 +1552,30 @@ mod tests {
             account_id: "x".into(),
             item: item.into(),
             at: at(t),
+        }
+    }
+
+    #[test]
+    fn sums_that_could_pass_i64_are_summed_apart() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        // Calls of 5·10^12 units: two such events' micro-units pass i64.
+        let big = 5_000_000_000_000_000_000i64;
+        let u = usage().with_column(
+            when(col("item").eq(lit("calls")))
+                .then(lit(big))
+                .otherwise(col("quantity_micro"))
+                .alias("quantity_micro"),
+        );
+        let packed = reduce_packing(u.clone(), &cat, &p, &[], true);
+        assert_eq!(packed, reduce_packing(u, &cat, &p, &[], false));
+        let calls: Vec<_> = packed.iter().filter(|b| &*b.item == "calls").collect();
+        assert!(calls.iter().any(|b| b.events > 1));
+        for b in calls {
+            assert_eq!(
+                b.quantity,
+                Decimal::from(5_000_000_000_000i64 * b.events as i64)
+            );
         }
     }
 
