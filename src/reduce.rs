@@ -1194,53 +1194,26 @@ fn units(whole: i64, micro: i64) -> Decimal {
     Decimal::from_i128_with_scale(m, scale)
 }
 
-/// An `Int64` column's values by row, read from its one chunk: the
-/// bucket loop reads every column of every bucket, and `ChunkedArray::get`
+/// A column's values by row, read from its one chunk: the bucket loop and
+/// the elementwise expressions read every row, and `ChunkedArray::get`
 /// finds the chunk again on each call.
-struct Ints(Option<<Int64Type as PolarsDataType>::Array>);
+struct OneChunk<T: PolarsDataType>(Option<T::Array>);
 
-impl Ints {
-    fn new(ca: &Int64Chunked) -> Ints {
-        Ints(ca.rechunk().downcast_iter().next().cloned())
+impl<T: PolarsDataType> OneChunk<T> {
+    fn new(ca: &ChunkedArray<T>) -> OneChunk<T> {
+        OneChunk(ca.rechunk().downcast_iter().next().cloned())
     }
 
+    /// The value of row `r` (none when null or past the end).
     #[inline]
-    fn get(&self, r: usize) -> Option<i64> {
-        let a = self.0.as_ref()?;
-        (r < a.len() && a.validity().is_none_or(|v| v.get_bit(r))).then(|| a.value(r))
+    fn get(&self, r: usize) -> Option<<T::Array as StaticArray>::ValueT<'_>> {
+        self.0.as_ref()?.get(r)
     }
 }
 
-/// A `Boolean` column's values by row, read from its one chunk.
-struct Bools(Option<polars_arrow::array::BooleanArray>);
-
-impl Bools {
-    fn new(ca: &BooleanChunked) -> Bools {
-        Bools(ca.rechunk().downcast_iter().next().cloned())
-    }
-
-    #[inline]
-    fn get(&self, r: usize) -> Option<bool> {
-        let a = self.0.as_ref()?;
-        (r < a.len() && a.validity().is_none_or(|v| v.get_bit(r))).then(|| a.value(r))
-    }
-}
-
-/// A `String` column's values by row, read from its one chunk.
-struct Strs(Option<polars_arrow::array::Utf8ViewArray>);
-
-impl Strs {
-    fn new(ca: &StringChunked) -> Strs {
-        Strs(ca.rechunk().downcast_iter().next().cloned())
-    }
-
-    #[inline]
-    fn get(&self, r: usize) -> Option<&str> {
-        use polars_arrow::array::Array;
-        let a = self.0.as_ref()?;
-        (r < a.len() && a.is_valid(r)).then(|| a.value(r))
-    }
-}
+type Ints = OneChunk<Int64Type>;
+type Bools = OneChunk<BooleanType>;
+type Strs = OneChunk<StringType>;
 
 /// An `Int64` column made value by value: the values in one vector, and a
 /// validity mask only once a null comes (most batches have none).
