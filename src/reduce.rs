@@ -562,14 +562,7 @@ impl Packing {
 /// first of them among all cuts (so cut `k` of the pair is `g + k`).
 type CutTable = Vec<Vec<(i64, Vec<i64>, i64)>>;
 
-/// The packed group key `_key` of each event ([`Packing`]), from its account
-/// (`account_id`, coded by `accounts`), item (`_ic`), `(region,
-/// resolution)` (coded by `variants`) and time (`t`, made local with
-/// `offset`) in the item's cycle; the cuts of the seeded accounts are
-/// `cuts[account code]`. One expression for all of it, so the codes and
-/// local times are never columns of their own. A key that does not fit
-/// stops the scan with [`PACKED_KEY_FULL`] (the caller then groups on the
-/// account id itself).
+/// What [`packed_key`] makes each event's key from.
 struct KeyParts {
     accounts: std::sync::Arc<AccountCodes>,
     variants: VariantCodes,
@@ -610,6 +603,14 @@ impl SumGuard {
 /// The error [`SumGuard`] stops the scan with.
 const MICRO_SUM_WIDE: &str = "reckon: micro-unit sums could pass i64";
 
+/// The packed group key `_key` of each event ([`Packing`]), from its account
+/// (`account_id`, coded by `accounts`), item (`_ic`), `(region,
+/// resolution)` (coded by `variants`) and time (`t`, made local with
+/// `offset`) in the item's cycle; the cuts of the seeded accounts are
+/// `cuts[account code]`. One expression for all of it, so the codes and
+/// local times are never columns of their own. A key that does not fit
+/// stops the scan with [`PACKED_KEY_FULL`] (the caller then groups on the
+/// account id itself).
 fn packed_key(parts: KeyParts) -> Expr {
     col("account_id").map_many(
         move |c: &mut [Column]| {
