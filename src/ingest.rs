@@ -273,19 +273,46 @@ impl UsageScan {
     }
 }
 
-/// `lf` with its row key (`_row`) and without the rows of `keys`: an anti
-/// join on those few keys (built once), not the checks evaluated again.
+/// `lf` with its row key (`_row`) and without the rows of `keys` (sorted,
+/// distinct): see [`exclude`].
 fn without(lf: LazyFrame, keys: &[i64]) -> Result<LazyFrame> {
-    let lf = lf.with_column(row_key());
+    Ok(exclude(lf.with_column(row_key()), keys))
+}
+
+/// `lf` (with its row key, `_row`) without the rows of `keys` (sorted,
+/// distinct): a filter by [`kept_mask`], so a batch holding none of them
+/// passes as it is, without a copy (an anti join, before, copied every kept
+/// row of every column read).
+fn exclude(lf: LazyFrame, keys: &[i64]) -> LazyFrame {
     if keys.is_empty() {
-        return Ok(lf);
+        return lf;
     }
-    Ok(lf.join(
-        df!("_row" => keys)?.lazy(),
-        [col("_row")],
-        [col("_row")],
-        JoinArgs::new(JoinType::Anti),
+    let keys = std::sync::Arc::new(keys.to_vec());
+    lf.filter(col("_row").map(
+        move |c| Ok(kept_mask(c.i64()?, &keys).into_column()),
+        |_, _| Ok(polars::prelude::Field::new("_kept".into(), DataType::Boolean)),
     ))
+}
+
+/// Whether each row of a batch is kept: its row key is not among `keys`
+/// (sorted, distinct), looked up only among the keys inside the batch's
+/// range of row keys (none, most often: then all true).
+fn kept_mask(rows: &Int64Chunked, keys: &[i64]) -> BooleanChunked {
+    let n = rows.len();
+    let inside = match (rows.min(), rows.max()) {
+        (Some(lo), Some(hi)) => {
+            let from = &keys[keys.partition_point(|&k| k < lo)..];
+            &from[..from.partition_point(|&k| k <= hi)]
+        }
+        _ => &[],
+    };
+    if inside.is_empty() {
+        return BooleanChunked::full("_kept".into(), true, n);
+    }
+    rows.iter()
+        .map(|r| r.is_none_or(|r| inside.binary_search(&r).is_err()))
+        .collect::<BooleanChunked>()
+        .with_name("_kept".into())
 }
 
 /// A row's key: its file index and row index in one integer.
@@ -1933,6 +1960,9 @@ fn read_usage(
     // parsed columns of a valid row are the same either way).
     let mut excluded = dropped;
     excluded.extend(invalid_keys);
+    // Sorted and distinct: each batch looks its rows up in them.
+    excluded.sort_unstable();
+    excluded.dedup();
     let scan = UsageScan {
         rows: UsageRows::Units {
             units,
@@ -2502,6 +2532,34 @@ fn subscription_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Su
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch's rows whose keys are excluded, and only those, are dropped,
+    /// the keys at either end of the batch's range included, whatever the
+    /// order of its rows; a batch with no excluded key keeps every row.
+    #[test]
+    fn a_batch_drops_exactly_its_excluded_rows() {
+        let mask = |rows: &[Option<i64>], keys: &[i64]| -> Vec<Option<bool>> {
+            kept_mask(&rows.iter().copied().collect(), keys)
+                .iter()
+                .collect()
+        };
+        let keys = [1, 3, 5, 7, 20];
+        let (t, f) = (Some(true), Some(false));
+        assert_eq!(
+            mask(&[Some(3), Some(4), Some(5), Some(6), Some(7)], &keys),
+            [f, t, f, t, f]
+        );
+        assert_eq!(mask(&[Some(7), Some(2), Some(3)], &keys), [f, t, f]);
+        assert_eq!(mask(&[Some(8), None, Some(19)], &keys), [t, t, t]);
+        assert_eq!(mask(&[Some(20), Some(0)], &keys), [f, t]);
+        assert_eq!(mask(&[None, None], &keys), [t, t]);
+        // As a filter over a frame of several chunks.
+        let mut df = df!("_row" => [0i64, 1, 2]).unwrap();
+        df.vstack_mut(&df!("_row" => [3i64, 4, 5]).unwrap()).unwrap();
+        let kept = exclude(df.lazy(), &[2, 3]).collect().unwrap();
+        let rows: Vec<_> = kept.column("_row").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(rows, [Some(0), Some(1), Some(4), Some(5)]);
+    }
 
     #[test]
     fn text_is_stripped_as_polars_strips_and_blank_is_null() {
