@@ -4,13 +4,14 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use rayon::prelude::*;
 use rust_decimal::prelude::*;
 
+use crate::direct::DirectFile;
 use crate::error::{Error, Result};
 use crate::model::Micros;
 use crate::period;
@@ -542,7 +543,8 @@ pub fn row_groups(height: usize) -> Vec<usize> {
 /// handed to the writer, so the file is byte for byte the same.
 pub struct ParquetGroups {
     path: PathBuf,
-    writer: polars::io::parquet::write::BatchedWriter<File>,
+    writer: polars::io::parquet::write::BatchedWriter<DirectFile>,
+    file: DirectFile,
     encoder: ColumnEncoder,
     sizes: VecDeque<usize>,
     pending: Vec<DataFrame>,
@@ -736,17 +738,18 @@ fn dictionary_of(
 impl ParquetGroups {
     /// Create `path` for `height` rows of `schema`.
     pub fn create(path: &Path, schema: &Schema, height: usize) -> Result<ParquetGroups> {
-        let f = File::create(path).map_err(|e| out_err(path, e))?;
+        let file = DirectFile::create(path).map_err(|e| out_err(path, e))?;
         // polars' defaults (zstd, min / max / null-count statistics), given
         // to the writer and the encoder alike.
         let (compression, statistics) =
             (ParquetCompression::default(), StatisticsOptions::default());
         Ok(ParquetGroups {
             path: path.to_path_buf(),
-            writer: ParquetWriter::new(f)
+            writer: ParquetWriter::new(file.clone())
                 .with_compression(compression)
                 .with_statistics(statistics)
                 .batched(schema)?,
+            file,
             encoder: ColumnEncoder::new(schema, compression, statistics)?,
             sizes: row_groups(height).into(),
             pending: Vec::new(),
@@ -788,7 +791,7 @@ impl ParquetGroups {
             return Err(self.err("fewer rows than announced"));
         }
         self.writer.finish()?;
-        Ok(())
+        self.file.finish().map_err(|e| out_err(&self.path, e))
     }
 
     fn err(&self, message: &str) -> Error {
@@ -809,15 +812,14 @@ const CSV_BLOCK: usize = 64 * CSV_PIECE;
 /// from typed values without building a frame of strings.
 pub struct CsvFile {
     path: PathBuf,
-    w: BufWriter<File>,
+    w: DirectFile,
 }
 
 impl CsvFile {
     pub fn create(path: &Path) -> Result<CsvFile> {
-        let f = File::create(path).map_err(|e| out_err(path, e))?;
         Ok(CsvFile {
             path: path.to_path_buf(),
-            w: BufWriter::with_capacity(1 << 20, f),
+            w: DirectFile::create(path).map_err(|e| out_err(path, e))?,
         })
     }
 
@@ -866,8 +868,8 @@ impl CsvFile {
     }
 
     /// Flush and close.
-    pub fn finish(mut self) -> Result<()> {
-        self.w.flush().map_err(|e| out_err(&self.path, e))
+    pub fn finish(self) -> Result<()> {
+        self.w.finish().map_err(|e| out_err(&self.path, e))
     }
 
     /// Append bytes already rendered as CSV records.
