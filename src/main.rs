@@ -16,7 +16,29 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// peak memory. `MIMALLOC_PURGE_DELAY` in the environment still decides.
 const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 
+/// Transparent huge pages off for this process (`PR_SET_THP_DISABLE`, which
+/// the kernel honours over mimalloc's `MADV_HUGEPAGE` on its arenas):
+/// a 2 MB page is zeroed whole at its first touch, and on a machine whose
+/// memory is fragmented the kernel compacts memory to find one first. On
+/// the 2-core machines here that was a quarter of the 10M month's CPU
+/// seconds (system time 10.3 s of 40; 2.1 s of 33 without huge pages; the
+/// run 18% faster). `MIMALLOC_ALLOW_THP` in the environment still decides.
+/// Whether huge pages are off.
+fn huge_pages_off() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with integer arguments, setting a flag of this
+        // process only.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
 fn main() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        huge_pages_off();
+    }
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one allocator option (an integer) before any thread
         // is started; mimalloc reads it at each purge.
@@ -28,6 +50,15 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Huge pages are off for the process afterwards (the kernel says so).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn huge_pages_are_turned_off_for_the_process() {
+        assert!(huge_pages_off());
+        // SAFETY: reads this process's flag.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
+    }
 
     /// The index names the purge delay: of mimalloc v3's options only the
     /// purge delay defaults to 1000 (ms). Main sets it; tests do not.
