@@ -187,6 +187,8 @@ mod tests {
     /// exactly them, direct or not.
     #[test]
     fn a_file_holds_exactly_the_bytes_written_direct_or_not() {
+        // In the crate's directory: /tmp is often tmpfs, which refuses
+        // O_DIRECT.
         let dir = tempfile::tempdir_in(".").unwrap();
         let total = 2 * BUFFER + 3 * ALIGN + 17;
         let bytes: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
@@ -212,7 +214,10 @@ mod tests {
                     drop(f);
                     let got = std::fs::read(&path).unwrap();
                     assert_eq!(got.len(), len, "direct {direct}, piece {piece}");
-                    assert!(got == bytes[..len], "direct {direct}, piece {piece}, len {len}");
+                    assert!(
+                        got == bytes[..len],
+                        "direct {direct}, piece {piece}, len {len}"
+                    );
                 }
             }
         }
@@ -224,7 +229,9 @@ mod tests {
     fn a_file_turned_buffered_half_way_holds_the_same_bytes() {
         let dir = tempfile::tempdir_in(".").unwrap();
         let path = dir.path().join("f");
-        let bytes: Vec<u8> = (0..BUFFER + 3 * ALIGN + 5).map(|i| (i % 253) as u8).collect();
+        let bytes: Vec<u8> = (0..BUFFER + 3 * ALIGN + 5)
+            .map(|i| (i % 253) as u8)
+            .collect();
         let mut f = DirectFile::create(&path).unwrap();
         f.write_all(&bytes[..BUFFER + 100]).unwrap();
         f.inner().buffered().unwrap();

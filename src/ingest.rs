@@ -290,7 +290,12 @@ fn exclude(lf: LazyFrame, keys: &[i64]) -> LazyFrame {
     let keys = std::sync::Arc::new(keys.to_vec());
     lf.filter(col("_row").map(
         move |c| Ok(kept_mask(c.i64()?, &keys).into_column()),
-        |_, _| Ok(polars::prelude::Field::new("_kept".into(), DataType::Boolean)),
+        |_, _| {
+            Ok(polars::prelude::Field::new(
+                "_kept".into(),
+                DataType::Boolean,
+            ))
+        },
     ))
 }
 
@@ -2555,7 +2560,8 @@ mod tests {
         assert_eq!(mask(&[None, None], &keys), [t, t]);
         // As a filter over a frame of several chunks.
         let mut df = df!("_row" => [0i64, 1, 2]).unwrap();
-        df.vstack_mut(&df!("_row" => [3i64, 4, 5]).unwrap()).unwrap();
+        df.vstack_mut(&df!("_row" => [3i64, 4, 5]).unwrap())
+            .unwrap();
         let kept = exclude(df.lazy(), &[2, 3]).collect().unwrap();
         let rows: Vec<_> = kept.column("_row").unwrap().i64().unwrap().iter().collect();
         assert_eq!(rows, [Some(0), Some(1), Some(4), Some(5)]);

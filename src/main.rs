@@ -57,7 +57,10 @@ mod tests {
     fn huge_pages_are_turned_off_for_the_process() {
         assert!(huge_pages_off());
         // SAFETY: reads this process's flag.
-        assert_eq!(unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) }, 1);
+        assert_eq!(
+            unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) },
+            1
+        );
     }
 
     /// The index names the purge delay: of mimalloc v3's options only the
