@@ -263,7 +263,7 @@ impl UsageScan {
                 usage_columns(without(
                     concat(frames, UnionArgs::default())?,
                     excluded.as_slice(),
-                )?)
+                ))
             }
         };
         Ok(match self.shard {
@@ -273,21 +273,24 @@ impl UsageScan {
     }
 }
 
-/// `lf` with its row key (`_row`) and without the rows of `keys` (sorted,
-/// distinct): see [`exclude`].
-fn without(lf: LazyFrame, keys: &[i64]) -> Result<LazyFrame> {
-    Ok(exclude(lf.with_column(row_key()), keys))
+/// `lf` with its row key (`_row`) and without the rows of `keys`: see
+/// [`exclude`].
+fn without(lf: LazyFrame, keys: &[i64]) -> LazyFrame {
+    exclude(lf.with_column(row_key()), keys)
 }
 
-/// `lf` (with its row key, `_row`) without the rows of `keys` (sorted,
-/// distinct): a filter by [`kept_mask`], so a batch holding none of them
-/// passes as it is, without a copy (an anti join, before, copied every kept
-/// row of every column read).
+/// `lf` (with its row key, `_row`) without the rows of `keys` (in any
+/// order): a filter by [`kept_mask`] over the keys sorted, so a batch
+/// holding none of them passes as it is, without a copy (an anti join,
+/// before, copied every kept row of every column read).
 fn exclude(lf: LazyFrame, keys: &[i64]) -> LazyFrame {
     if keys.is_empty() {
         return lf;
     }
-    let keys = std::sync::Arc::new(keys.to_vec());
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let keys = std::sync::Arc::new(keys);
     lf.filter(col("_row").map(
         move |c| Ok(kept_mask(c.i64()?, &keys).into_column()),
         |_, _| {
@@ -1904,8 +1907,8 @@ fn read_usage(
     push_rejects(rejects, &table, &bad, USAGE)?;
     let unknown_items = unknown_items(&bad)?;
 
-    // The rejected rows by row key: later scans exclude them by an anti join
-    // (built once) instead of evaluating the checks again.
+    // The rejected rows by row key: later scans leave them out by a filter
+    // on these keys ([`exclude`]) instead of evaluating the checks again.
     let mut invalid_keys = Vec::with_capacity(bad.height());
     if bad.height() > 0 {
         let fidx = bad.column(FIDX)?.i64()?;
@@ -1925,7 +1928,7 @@ fn read_usage(
         // would be rebuilt for every batch).
         let cands = df!("_h" => repeated)?;
         let rows = collect_streaming(
-            without(all.clone(), &invalid_keys)?
+            without(all.clone(), &invalid_keys)
                 .select([col("event_id"), col(FIDX), col(IDX), id_hash().alias("_h")])
                 .join(
                     cands.lazy(),
@@ -1965,9 +1968,6 @@ fn read_usage(
     // parsed columns of a valid row are the same either way).
     let mut excluded = dropped;
     excluded.extend(invalid_keys);
-    // Sorted and distinct: each batch looks its rows up in them.
-    excluded.sort_unstable();
-    excluded.dedup();
     let scan = UsageScan {
         rows: UsageRows::Units {
             units,
@@ -2558,13 +2558,14 @@ mod tests {
         assert_eq!(mask(&[Some(8), None, Some(19)], &keys), [t, t, t]);
         assert_eq!(mask(&[Some(20), Some(0)], &keys), [f, t]);
         assert_eq!(mask(&[None, None], &keys), [t, t]);
-        // As a filter over a frame of several chunks.
+        // As a filter over a frame of several chunks, the keys in any order
+        // and repeated.
         let mut df = df!("_row" => [0i64, 1, 2]).unwrap();
-        df.vstack_mut(&df!("_row" => [3i64, 4, 5]).unwrap())
+        df.vstack_mut(&df!("_row" => [3i64, 4, 5, 6]).unwrap())
             .unwrap();
-        let kept = exclude(df.lazy(), &[2, 3]).collect().unwrap();
+        let kept = exclude(df.lazy(), &[5, 4, 2, 4, 1]).collect().unwrap();
         let rows: Vec<_> = kept.column("_row").unwrap().i64().unwrap().iter().collect();
-        assert_eq!(rows, [Some(0), Some(1), Some(4), Some(5)]);
+        assert_eq!(rows, [Some(0), Some(3), Some(6)]);
     }
 
     #[test]
