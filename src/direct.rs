@@ -7,8 +7,8 @@
 //! 2 CPU seconds per GB, against under 0.1 written with `O_DIRECT` straight
 //! from reckon's buffer to the disk. [`DirectFile`] does the latter where
 //! the file system allows it, and falls back to ordinary writes where it
-//! does not (a file system without `O_DIRECT`, such as tmpfs, or a write it
-//! refuses): the bytes written are the same either way.
+//! does not (a file system without `O_DIRECT`, such as tmpfs before Linux
+//! 6.6, or a write it refuses): the bytes written are the same either way.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -187,8 +187,8 @@ mod tests {
     /// exactly them, direct or not.
     #[test]
     fn a_file_holds_exactly_the_bytes_written_direct_or_not() {
-        // In the crate's directory: /tmp is often tmpfs, which refuses
-        // O_DIRECT.
+        // In the crate's directory: /tmp is often tmpfs, which refused
+        // O_DIRECT before Linux 6.6.
         let dir = tempfile::tempdir_in(".").unwrap();
         let total = 2 * BUFFER + 3 * ALIGN + 17;
         let bytes: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
