@@ -90,8 +90,7 @@ impl DirectFile {
     /// Write every byte still buffered; no write may follow.
     pub fn finish(&self) -> io::Result<()> {
         let mut inner = self.inner();
-        let whole = inner.len / ALIGN * ALIGN;
-        inner.write_front(whole)?;
+        inner.write_whole_blocks()?;
         if inner.len > 0 {
             // The last, partial block through the page cache.
             inner.buffered()?;
@@ -109,6 +108,11 @@ impl DirectFile {
 }
 
 impl Inner {
+    /// Write the whole [`ALIGN`] blocks buffered, keeping the rest.
+    fn write_whole_blocks(&mut self) -> io::Result<()> {
+        self.write_front(self.len / ALIGN * ALIGN)
+    }
+
     /// Write the first `n` bytes of the buffer (a multiple of [`ALIGN`]
     /// while direct) and move the rest to its front.
     fn write_front(&mut self, n: usize) -> io::Result<()> {
@@ -172,9 +176,7 @@ impl Write for DirectFile {
     /// Writes the whole blocks buffered; the rest waits for
     /// [`DirectFile::finish`] (a direct write must be whole blocks).
     fn flush(&mut self) -> io::Result<()> {
-        let mut inner = self.inner();
-        let whole = inner.len / ALIGN * ALIGN;
-        inner.write_front(whole)
+        self.inner().write_whole_blocks()
     }
 }
 

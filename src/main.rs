@@ -22,8 +22,8 @@ const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 /// memory is fragmented the kernel compacts memory to find one first. On
 /// the 2-core machines here that was a quarter of the 10M month's CPU
 /// seconds (system time 10.3 s of 40; 2.1 s of 33 without huge pages; the
-/// run 18% faster). `MIMALLOC_ALLOW_THP` in the environment still decides.
-/// Whether huge pages are off.
+/// run 18% faster). `MIMALLOC_ALLOW_THP` in the environment still decides
+/// (`main`). Returns whether the kernel took the flag.
 fn huge_pages_off() -> bool {
     #[cfg(target_os = "linux")]
     {
