@@ -993,6 +993,40 @@ fn reduce_keyed(
         }
     };
     df.rechunk_mut_par();
+    // The buckets an account at a time (accounts in no particular order),
+    // so the per-account stage looks each account up once. The frame's rows
+    // are put in that order first, one gather per column, and then read in
+    // sequence: read in account order straight from the group-by's order,
+    // each bucket's columns were cache misses one after the other (a fifth
+    // of the reduction's CPU time at 13.8M buckets).
+    let mut order: Vec<(i64, IdxSize)> = match &grouped {
+        Grouped::Packed(pack, _, instants) => {
+            let k = df.column("_key")?.cast(&DataType::Int64)?;
+            let k = Ints::new(k.i64()?);
+            (0..df.height())
+                .into_par_iter()
+                .map(|r| {
+                    let a = match pack.parts(k.get(r).unwrap_or(0)) {
+                        Ok((a, ..)) => a,
+                        Err((g, ..)) => instants.get(g as usize).map_or(-1, |x| x.0),
+                    };
+                    (a, r as IdxSize)
+                })
+                .collect()
+        }
+        Grouped::Wide => (0..df.height()).map(|r| (0, r as IdxSize)).collect(),
+    };
+    match &grouped {
+        Grouped::Wide => {
+            let a = df.column("account_id")?.str()?;
+            order.par_sort_by_key(|&(_, r)| a.get(r as usize));
+        }
+        Grouped::Packed(..) => order.par_sort_unstable(),
+    }
+    let take = IdxCa::from_vec("_order".into(), order.iter().map(|&(_, r)| r).collect());
+    let mut df = df.take(&take)?;
+    drop(take);
+    df.rechunk_mut_par();
     let i = |name: &str| -> PolarsResult<Ints> {
         let c = df.column(name)?.cast(&DataType::Int64)?;
         Ok(Ints::new(c.i64()?))
@@ -1051,31 +1085,12 @@ fn reduce_keyed(
     };
     let frac_at = |r: usize| frac.as_ref().and_then(|f| f.get(r)).unwrap_or(0);
     let cycles = item_cycles(catalog);
-    // The buckets an account at a time (accounts in no particular order),
-    // so the per-account stage looks each account up once.
-    let mut order: Vec<(i64, usize)> = match (&grouped, &key) {
-        (Grouped::Packed(pack, _, instants), Some(k)) => (0..df.height())
-            .into_par_iter()
-            .map(|r| {
-                let a = match pack.parts(k.get(r).unwrap_or(0)) {
-                    Ok((a, ..)) => a,
-                    Err((g, ..)) => instants.get(g as usize).map_or(-1, |x| x.0),
-                };
-                (a, r)
-            })
-            .collect(),
-        _ => (0..df.height()).map(|r| (0, r)).collect(),
-    };
-    match &acc {
-        Some(a) => order.par_sort_by_key(|&(_, r)| a.get(r)),
-        None => order.par_sort_unstable(),
-    }
-    // Where each account's run of buckets starts.
+    // Where each account's run of buckets starts (the rows are in account order).
     let mut starts: Vec<usize> = (0..order.len())
         .filter(|&k| {
             k == 0
                 || match &acc {
-                    Some(a) => a.get(order[k].1) != a.get(order[k - 1].1),
+                    Some(a) => a.get(k) != a.get(k - 1),
                     None => order[k].0 != order[k - 1].0,
                 }
         })
@@ -1169,7 +1184,7 @@ fn reduce_keyed(
             };
             // Sized up front: a collect through `Result` would grow it by doubling.
             let mut run = Vec::with_capacity(w[1] - w[0]);
-            for &(_, r) in &order[w[0]..w[1]] {
+            for r in w[0]..w[1] {
                 run.push(make(r, &mut shared)?);
             }
             Ok(run)
@@ -1503,9 +1518,13 @@ mod tests {
     ) -> Vec<Bucket> {
         let (ids, variants) = ids_and_variants(&u);
         let (runs, _) = reduce_keyed(u, &variants, cat, p, cuts, &[], packed).unwrap();
+        // A run per account: one account in each, each account in one.
         for run in &runs {
             assert!(!run.is_empty() && run.iter().all(|x| x.account_id == run[0].account_id));
         }
+        let accounts: std::collections::BTreeSet<&str> =
+            runs.iter().map(|r| &*r[0].account_id).collect();
+        assert_eq!(accounts.len(), runs.len(), "an account in two runs");
         let mut b: Vec<Bucket> = runs.into_iter().flatten().collect();
         // One-event buckets carry their row; named here as an exception would be.
         let rows = b.iter().filter_map(|x| x.first_row).collect();
@@ -1527,6 +1546,46 @@ mod tests {
             item: item.into(),
             at: at(t),
         }
+    }
+
+    #[test]
+    fn each_account_s_buckets_come_as_one_run_whatever_the_event_order() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        // 5 accounts × 9 days of an hourly item, interleaved: the group-by
+        // meets the accounts mixed, and its buckets come out in no account
+        // order.
+        let n = 45;
+        let account = |k: usize| format!("acct-{}", (k * 7) % 5);
+        let u = df!(
+            "event_id" => (0..n).map(|k| format!("e{k}")).collect::<Vec<_>>(),
+            "account_id" => (0..n).map(account).collect::<Vec<_>>(),
+            "item" => vec!["mins"; n],
+            "t" => (0..n).map(|k| at(&format!("2026-10-{:02}T10:00:00+08:00", 1 + k % 9))).collect::<Vec<_>>(),
+            "success" => vec![true; n],
+            "quantity_micro" => vec![1_000_000i64; n],
+            "input_micro" => vec![Some(60_000_000i64); n],
+            "output_micro" => vec![None::<i64>; n],
+            "preview_only" => vec![false; n],
+            "region" => vec![None::<&str>; n],
+            "resolution" => vec![None::<&str>; n],
+            "_row" => (0..n as i64).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy();
+        // (reduce_packing checks the runs.)
+        let packed = reduce_packing(u.clone(), &cat, &p, &[], true);
+        assert_eq!(packed.len(), 45, "{packed:#?}");
+        for b in &packed {
+            let k: usize = b.first_event_id[1..].parse().unwrap();
+            assert_eq!(&*b.account_id, account(k), "{b:#?}");
+        }
+        let wide = reduce_packing(u, &cat, &p, &[], false);
+        let key = |b: &Bucket| (b.account_id.to_string(), b.start);
+        let (mut packed, mut wide) = (packed, wide);
+        packed.sort_by_key(key);
+        wide.sort_by_key(key);
+        assert_eq!(packed, wide);
     }
 
     #[test]
