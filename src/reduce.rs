@@ -1492,6 +1492,29 @@ mod tests {
         .lazy()
     }
 
+    /// Successful events without region, resolution or preview, each
+    /// (account, item, event id, UTC µs, micro-units, input µs), row keys
+    /// in order.
+    fn events(rows: &[(&str, &str, &str, i64, i64, Option<i64>)]) -> LazyFrame {
+        let n = rows.len();
+        df!(
+            "event_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "account_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "item" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "t" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            "success" => vec![true; n],
+            "quantity_micro" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            "input_micro" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+            "output_micro" => vec![None::<i64>; n],
+            "preview_only" => vec![false; n],
+            "region" => vec![None::<&str>; n],
+            "resolution" => vec![None::<&str>; n],
+            "_row" => (0..n as i64).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy()
+    }
+
     /// [`reduce`] with the id lookup and pairs built from `u` as ingest does.
     fn reduce_of(u: LazyFrame, cat: &Catalog, p: &Period, cuts: &[Cut]) -> Vec<Bucket> {
         reduce_packing(u, cat, p, cuts, true)
@@ -1555,24 +1578,16 @@ mod tests {
         // 5 accounts × 9 days of an hourly item, interleaved: the group-by
         // meets the accounts mixed, and its buckets come out in no account
         // order.
-        let n = 45;
         let account = |k: usize| format!("acct-{}", (k * 7) % 5);
-        let u = df!(
-            "event_id" => (0..n).map(|k| format!("e{k}")).collect::<Vec<_>>(),
-            "account_id" => (0..n).map(account).collect::<Vec<_>>(),
-            "item" => vec!["mins"; n],
-            "t" => (0..n).map(|k| at(&format!("2026-10-{:02}T10:00:00+08:00", 1 + k % 9))).collect::<Vec<_>>(),
-            "success" => vec![true; n],
-            "quantity_micro" => vec![1_000_000i64; n],
-            "input_micro" => vec![Some(60_000_000i64); n],
-            "output_micro" => vec![None::<i64>; n],
-            "preview_only" => vec![false; n],
-            "region" => vec![None::<&str>; n],
-            "resolution" => vec![None::<&str>; n],
-            "_row" => (0..n as i64).collect::<Vec<_>>(),
-        )
-        .unwrap()
-        .lazy();
+        let (accounts, ids): (Vec<String>, Vec<String>) =
+            (0..45).map(|k| (account(k), format!("e{k}"))).unzip();
+        let rows: Vec<_> = (0..45)
+            .map(|k| {
+                let t = at(&format!("2026-10-{:02}T10:00:00+08:00", 1 + k % 9));
+                (&*accounts[k], "mins", &*ids[k], t, MICRO, Some(60 * MICRO))
+            })
+            .collect();
+        let u = events(&rows);
         // (reduce_packing checks the runs.)
         let packed = reduce_packing(u.clone(), &cat, &p, &[], true);
         assert_eq!(packed.len(), 45, "{packed:#?}");
@@ -1879,23 +1894,12 @@ mod tests {
             ("z", "calls", "s", "09T10:00:00", 2),
             ("z", "calls", "r", "09T11:00:00", 1),
         ];
-        let n = rows.len();
-        let u = df!(
-            "event_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-            "account_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            "item" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            "t" => rows.iter().map(|r| t(r.3)).collect::<Vec<_>>(),
-            "success" => vec![true; n],
-            "quantity_micro" => rows.iter().map(|r| r.4 * MICRO).collect::<Vec<_>>(),
-            "input_micro" => rows.iter().map(|r| Some(r.4 * MICRO)).collect::<Vec<_>>(),
-            "output_micro" => vec![None::<i64>; n],
-            "preview_only" => vec![false; n],
-            "region" => vec![None::<&str>; n],
-            "resolution" => vec![None::<&str>; n],
-            "_row" => (0..n as i64).collect::<Vec<_>>(),
-        )
-        .unwrap()
-        .lazy();
+        let u = events(
+            &rows
+                .iter()
+                .map(|r| (r.0, r.1, r.2, t(r.3), r.4 * MICRO, Some(r.4 * MICRO)))
+                .collect::<Vec<_>>(),
+        );
         let (ids, variants) = ids_and_variants(&u);
         let refusable: Vec<Refusable> = vec![
             ("x".into(), "calls".into(), false),
