@@ -9,6 +9,7 @@ pub mod error;
 pub mod faults;
 pub mod focus;
 pub mod generate;
+pub mod grouping;
 pub mod held;
 pub mod ingest;
 pub mod model;

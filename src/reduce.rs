@@ -20,8 +20,6 @@
 //! cycle.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -31,6 +29,7 @@ use rust_decimal::prelude::*;
 use crate::catalog::{Catalog, Cycle, Measure};
 use crate::engine::{PartialBucket, PartialResolution};
 use crate::error::Result;
+use crate::grouping::{Event, Group, Scatter};
 use crate::held::{Held, HeldEvent, Holder, Refusable, HELD_MAX_EVENTS};
 use crate::ingest::{str_list, UsageScan};
 use crate::model::{Bucket, Micros};
@@ -571,37 +570,7 @@ struct KeyParts {
     pstart_local: i64,
     offset: i64,
     holder: Arc<Holder>,
-    guard: Arc<SumGuard>,
 }
-
-/// Keeps the i64 sums of micro-units exact: while armed, each batch of the
-/// scan adds its events and its largest |micro-units| before the group-by
-/// sees it, and stops the scan ([`MICRO_SUM_WIDE`]) once the events so far
-/// times the largest so far could pass i64. A bucket's sum, and every
-/// partial sum of it, is at most that product, so no sum the scan made can
-/// have overflowed. (The largest is raised before the events are counted,
-/// so the batch counted last sees every batch's largest.)
-struct SumGuard {
-    armed: AtomicBool,
-    largest: AtomicI64,
-    events: AtomicI64,
-}
-
-impl SumGuard {
-    /// Count a batch of `events` whose largest |micro-units| is `most`:
-    /// false when the sums could pass i64.
-    fn admit(&self, events: i64, most: i64) -> bool {
-        if !self.armed.load(SeqCst) {
-            return true;
-        }
-        self.largest.fetch_max(most, SeqCst);
-        let total = self.events.fetch_add(events, SeqCst).saturating_add(events);
-        i128::from(total) * i128::from(self.largest.load(SeqCst)) <= i128::from(i64::MAX)
-    }
-}
-
-/// The error [`SumGuard`] stops the scan with.
-const MICRO_SUM_WIDE: &str = "reckon: micro-unit sums could pass i64";
 
 /// The packed group key `_key` of each event ([`Packing`]), from its account
 /// (`account_id`, coded by `accounts`), item (`_ic`), `(region,
@@ -622,7 +591,6 @@ fn packed_key(parts: KeyParts) -> Expr {
                 pstart_local,
                 offset,
                 holder,
-                guard,
             } = &parts;
             let (pack, pstart_local, offset) = (*pack, *pstart_local, *offset);
             let n = c[0].len();
@@ -636,14 +604,6 @@ fn packed_key(parts: KeyParts) -> Expr {
             );
             let mut keys = I64Out::with_capacity(n);
             let mut held = Vec::new();
-            let most = (0..n)
-                .filter_map(|k| micro.get(k))
-                .map(|m| i64::try_from(m.unsigned_abs()).unwrap_or(i64::MAX))
-                .max()
-                .unwrap_or(0);
-            if !guard.admit(n as i64, most) {
-                return Err(polars_err!(ComputeError: "{MICRO_SUM_WIDE}"));
-            }
             for (k, a) in codes.into_iter().enumerate() {
                 let (Some(a), Some(ic), Some(utc)) = (a, items.get(k), times.get(k)) else {
                     keys.push(None);
@@ -844,16 +804,11 @@ fn reduce_keyed(
 
     let whole = col("_m").floor_div(lit(MICRO));
     let frac = col("_m") - whole.clone() * lit(MICRO);
-    // With a `guard` (see [`SumGuard`]), the micro-units are summed in i64
-    // as they are (`_msum`), unless the guard stops the scan: no sum can
-    // then pass i64. Otherwise, or when it stops, whole units and
-    // millionths are summed apart (`_whole`, `_frac`): whole units in i64,
-    // exact unless a bucket holds `MAX_EVENTS_I64` events or more; then
-    // again as 38-digit decimals. The frame, and whether the scan ran twice.
-    let aggregate = |lf: LazyFrame,
-                     keys: &[Expr],
-                     guard: Option<&SumGuard>|
-     -> PolarsResult<(DataFrame, bool)> {
+    // Whole units and millionths summed apart (`_whole`, `_frac`): whole
+    // units in i64, exact unless a bucket holds `MAX_EVENTS_I64` events or
+    // more; then again as 38-digit decimals. (The packed key's own
+    // group-by, [`packed_groups`], sums exactly in i128.)
+    let aggregate = |lf: LazyFrame, keys: &[Expr]| -> PolarsResult<DataFrame> {
         let run = |sums: Vec<Expr>| -> PolarsResult<DataFrame> {
             let mut aggs = sums;
             aggs.extend([
@@ -876,25 +831,14 @@ fn reduce_keyed(
                 .max()
                 .unwrap_or(0))
         };
-        let mut again = false;
-        if let Some(guard) = guard {
-            match run(vec![col("_m").sum().alias("_msum")]) {
-                Ok(df) => return Ok((df, false)),
-                Err(e) if e.to_string().contains(MICRO_SUM_WIDE) => {
-                    guard.armed.store(false, SeqCst);
-                    again = true;
-                }
-                Err(e) => return Err(e),
-            }
-        }
         let split =
             |whole_sum: Expr| vec![whole_sum.alias("_whole"), frac.clone().sum().alias("_frac")];
         let df = run(split(whole.clone().sum()))?;
         if events_max(&df)? >= MAX_EVENTS_I64 {
             let wide = whole.clone().cast(DataType::Decimal(38, 0)).sum();
-            Ok((run(split(wide))?, true))
+            run(split(wide))
         } else {
-            Ok((df, again))
+            Ok(df)
         }
     };
     let started = std::time::Instant::now();
@@ -940,11 +884,6 @@ fn reduce_keyed(
             HELD_MAX_EVENTS,
         ));
         let accounts = std::sync::Arc::new(AccountCodes::seeded(seeded.iter().copied()));
-        let guard = Arc::new(SumGuard {
-            armed: AtomicBool::new(true),
-            largest: AtomicI64::new(0),
-            events: AtomicI64::new(0),
-        });
         let key = packed_key(KeyParts {
             accounts: accounts.clone(),
             variants: VariantCodes::new(&pairs, items.clone()),
@@ -953,18 +892,9 @@ fn reduce_keyed(
             pstart_local,
             offset,
             holder: holder.clone(),
-            guard: guard.clone(),
         });
-        match aggregate(
-            lf.clone().with_column(key.alias("_key")),
-            &[col("_key")],
-            Some(&guard),
-        ) {
-            Ok((df, again)) => {
-                if again {
-                    // The scan ran twice: its events were held twice.
-                    holder.give_up();
-                }
+        match packed_groups(lf.clone().with_column(key.alias("_key"))) {
+            Ok(df) => {
                 grouped = Some((df, Grouped::Packed(pack, accounts.names(), instants)));
             }
             Err(e) if e.to_string().contains(PACKED_KEY_FULL) => holder.give_up(),
@@ -989,7 +919,7 @@ fn reduce_keyed(
                 ])
                 .with_columns([code.alias("_code"), low.alias("_low")]);
             let keys = [col("account_id"), col("_code"), col("_low")];
-            (aggregate(lf, &keys, None)?.0, Grouped::Wide)
+            (aggregate(lf, &keys)?, Grouped::Wide)
         }
     };
     df.rechunk_mut_par();
@@ -1188,6 +1118,94 @@ fn reduce_keyed(
         })
         .collect::<Result<_>>()?;
     Ok((runs, held))
+}
+
+/// The packed reduction's group-by ([`crate::grouping`]): the events of
+/// `lf` (with its `_key`) streamed into a [`Scatter`] and summed per key,
+/// as the frame polars' group-by gives: `_key`, the micro-units summed
+/// (`_msum`, or whole units and millionths apart, `_whole` and `_frac`,
+/// where a sum passes i64; `_whole` as text where even that does),
+/// `_events`, `_first_t` and `_first_row`. A null micro-unit counts as 0,
+/// as polars' sum skips it.
+fn packed_groups(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    let scatter = Arc::new(std::sync::Mutex::new(Scatter::default()));
+    let sink = Arc::clone(&scatter);
+    lf.select([col("_key"), col("_m"), col("t"), col("_row")])
+        .sink_batches(
+            PlanCallback::new(move |df: DataFrame| {
+                let column = |name: &str| -> PolarsResult<Int64Chunked> {
+                    Ok(df.column(name)?.i64()?.rechunk().into_owned())
+                };
+                let (key, m, t, row) = (
+                    column("_key")?,
+                    column("_m")?.fill_null_with_values(0)?,
+                    column("t")?,
+                    column("_row")?,
+                );
+                let (Ok(key), Ok(m), Ok(t), Ok(row)) = (
+                    key.cont_slice(),
+                    m.cont_slice(),
+                    t.cont_slice(),
+                    row.cont_slice(),
+                ) else {
+                    return Err(polars_err!(ComputeError:
+                        "internal: a usage row without its bucket key, time or row key"));
+                };
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                for k in 0..key.len() {
+                    s.push(Event {
+                        key: key[k],
+                        m: m[k],
+                        t: t[k],
+                        row: row[k],
+                    });
+                }
+                Ok(false)
+            }),
+            false,
+            None,
+        )?
+        .collect_with_engine(Engine::Streaming)?;
+    let scatter = std::mem::take(&mut *scatter.lock().unwrap_or_else(|e| e.into_inner()));
+    group_frame(&scatter.groups())
+}
+
+/// The frame of [`packed_groups`] from the groups of each partition.
+fn group_frame(parts: &[Vec<Group>]) -> PolarsResult<DataFrame> {
+    let n: usize = parts.iter().map(Vec::len).sum();
+    let groups = || parts.iter().flatten();
+    let column = |name: &str, f: fn(&Group) -> i64| {
+        let v: Vec<i64> = groups().map(f).collect();
+        Int64Chunked::from_vec(name.into(), v).into_column()
+    };
+    let mut columns = vec![column("_key", |g| g.key)];
+    if groups().all(|g| i64::try_from(g.sum).is_ok()) {
+        columns.push(column("_msum", |g| g.sum as i64));
+    } else {
+        let micro = i128::from(MICRO);
+        let whole: Vec<i128> = groups().map(|g| g.sum.div_euclid(micro)).collect();
+        let frac = column("_frac", |g| g.sum.rem_euclid(i128::from(MICRO)) as i64);
+        match whole
+            .iter()
+            .map(|&w| i64::try_from(w))
+            .collect::<std::result::Result<Vec<i64>, _>>()
+        {
+            Ok(w) => columns.push(Int64Chunked::from_vec("_whole".into(), w).into_column()),
+            Err(_) => {
+                let text: Vec<String> = whole.iter().map(i128::to_string).collect();
+                columns.push(
+                    StringChunked::from_iter_values("_whole".into(), text.iter()).into_column(),
+                );
+            }
+        }
+        columns.push(frac);
+    }
+    columns.extend([
+        column("_events", |g| g.events),
+        column("_first_t", |g| g.first_t),
+        column("_first_row", |g| g.first_row),
+    ]);
+    DataFrame::new(n, columns)
 }
 
 /// `whole` units plus `micro` millionths (any sign and size an i64 holds)
@@ -2025,6 +2043,42 @@ mod tests {
         let (s, b) = (Strs::new(&s), Bools::new(&b));
         assert_eq!((s.get(0), s.get(1), s.get(2)), (Some("a"), None, None));
         assert_eq!((b.get(0), b.get(1), b.get(2)), (None, Some(true), None));
+    }
+
+    #[test]
+    fn group_sums_too_wide_for_i64_come_as_whole_units_and_millionths() {
+        let g = |key: i64, sum: i128| Group {
+            key,
+            sum,
+            events: 2,
+            first_t: 10,
+            first_row: 3,
+        };
+        // Every sum fits: one `_msum` column.
+        let df = group_frame(&[vec![g(1, 5)], vec![g(2, -7)]]).unwrap();
+        assert_eq!(ints(&df, "_msum").unwrap().get(1), Some(-7));
+        assert!(df.column("_whole").is_err());
+        // One passes i64, its whole units too: whole units as text.
+        let huge = i128::from(i64::MAX) * 3_000_000 + 7;
+        let df = group_frame(&[vec![g(1, -5)], vec![], vec![g(2, huge)]]).unwrap();
+        assert!(df.column("_msum").is_err());
+        let whole = df.column("_whole").unwrap().str().unwrap().clone();
+        let frac = ints(&df, "_frac").unwrap();
+        assert_eq!(
+            (whole.get(0), frac.get(0)),
+            (Some("-1"), Some(999_995)),
+            "millionths in [0, 10^6)"
+        );
+        let w: i128 = whole.get(1).unwrap().parse().unwrap();
+        assert_eq!(
+            w * i128::from(MICRO) + i128::from(frac.get(1).unwrap()),
+            huge
+        );
+        assert_eq!(ints(&df, "_key").unwrap().get(1), Some(2));
+        // Whole units that fit: an integer column.
+        let df = group_frame(&[vec![g(3, i128::from(i64::MAX) + 1)]]).unwrap();
+        assert_eq!(ints(&df, "_whole").unwrap().get(0), Some(i64::MAX / MICRO));
+        assert_eq!(df.column("_whole").unwrap().dtype(), &DataType::Int64);
     }
 
     #[test]
