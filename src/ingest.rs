@@ -226,22 +226,37 @@ impl UsageScan {
 
     /// Every kept row.
     pub fn frame(&self) -> Result<LazyFrame> {
-        self.rows(None)
+        self.rows(None, false)
+    }
+
+    /// Every row read, with `_kept`: false for a rejected row or a dropped
+    /// duplicate, so a consumer that looks at every row anyway (the
+    /// reduction) leaves them out itself, without a filter's copy of the
+    /// other rows of their batches.
+    pub fn marked(&self) -> Result<LazyFrame> {
+        self.rows(None, true)
     }
 
     /// The kept rows of `accounts` (sorted, distinct): the raw `account_id`
     /// is compared as the scan reads it (stripped, as the frame has it), so
     /// the other columns are parsed for those rows only.
     pub fn of_accounts(&self, accounts: &[&str]) -> Result<LazyFrame> {
-        self.rows(Some(str_list(accounts)))
+        self.rows(Some(str_list(accounts)), false)
     }
 
-    fn rows(&self, accounts: Option<Expr>) -> Result<LazyFrame> {
+    /// The kept rows (of `accounts`), or with `mark` every row with `_kept`.
+    fn rows(&self, accounts: Option<Expr>, mark: bool) -> Result<LazyFrame> {
         let lf = match &self.rows {
-            UsageRows::Frame(lf) => match accounts {
-                Some(list) => (**lf).clone().filter(col("account_id").is_in(list, false)),
-                None => (**lf).clone(),
-            },
+            UsageRows::Frame(lf) => {
+                let lf = match accounts {
+                    Some(list) => (**lf).clone().filter(col("account_id").is_in(list, false)),
+                    None => (**lf).clone(),
+                };
+                match mark {
+                    true => lf.with_column(lit(true).alias("_kept")),
+                    false => lf,
+                }
+            }
             UsageRows::Units {
                 units,
                 raws,
@@ -260,10 +275,11 @@ impl UsageScan {
                         base.select(parse.clone()).drop(cols(raws.clone()))
                     })
                     .collect::<Vec<_>>();
-                usage_columns(without(
-                    concat(frames, UnionArgs::default())?,
-                    excluded.as_slice(),
-                ))
+                let all = concat(frames, UnionArgs::default())?.with_column(row_key());
+                match mark {
+                    true => usage_columns(all.with_column(kept(excluded)), true),
+                    false => usage_columns(exclude(all, excluded), false),
+                }
             }
         };
         Ok(match self.shard {
@@ -287,19 +303,27 @@ fn exclude(lf: LazyFrame, keys: &[i64]) -> LazyFrame {
     if keys.is_empty() {
         return lf;
     }
+    lf.filter(kept(keys))
+}
+
+/// `_kept` of each row of a frame with its row key (`_row`): whether its
+/// key is not among `keys` (in any order), by [`kept_mask`].
+fn kept(keys: &[i64]) -> Expr {
     let mut keys = keys.to_vec();
     keys.sort_unstable();
     keys.dedup();
     let keys = std::sync::Arc::new(keys);
-    lf.filter(col("_row").map(
-        move |c| Ok(kept_mask(c.i64()?, &keys).into_column()),
-        |_, _| {
-            Ok(polars::prelude::Field::new(
-                "_kept".into(),
-                DataType::Boolean,
-            ))
-        },
-    ))
+    col("_row")
+        .map(
+            move |c| Ok(kept_mask(c.i64()?, &keys).into_column()),
+            |_, _| {
+                Ok(polars::prelude::Field::new(
+                    "_kept".into(),
+                    DataType::Boolean,
+                ))
+            },
+        )
+        .alias("_kept")
 }
 
 /// Whether each row of a batch is kept: its row key is not among `keys`
@@ -328,9 +352,10 @@ fn row_key() -> Expr {
     (col(FIDX) * lit(ROW_KEY) + col(IDX)).alias("_row")
 }
 
-/// The columns of the kept usage rows, by their frame names.
-fn usage_columns(frame: LazyFrame) -> LazyFrame {
-    frame.select([
+/// The columns of the usage rows, by their frame names (and `_kept`, with
+/// `marked`).
+fn usage_columns(frame: LazyFrame, marked: bool) -> LazyFrame {
+    let mut columns = vec![
         col("event_id"),
         col("account_id"),
         col("item"),
@@ -347,7 +372,11 @@ fn usage_columns(frame: LazyFrame) -> LazyFrame {
         col("region"),
         col("resolution"),
         col("_row"),
-    ])
+    ];
+    if marked {
+        columns.push(col("_kept"));
+    }
+    frame.select(columns)
 }
 
 impl Ingested {

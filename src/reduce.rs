@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use polars::prelude::*;
+use polars_arrow::array::Array;
 use rayon::prelude::*;
 use rust_decimal::prelude::*;
 
@@ -447,16 +448,16 @@ impl AccountCodes {
         }
     }
 
-    /// The code of each account of a batch (null for a null id): looked up
-    /// under one shared lock, the accounts new to the scan numbered under
-    /// one exclusive lock.
-    fn of(&self, accounts: &StringChunked) -> Vec<Option<i64>> {
+    /// The code of each account of a batch whose row is `live` (null for a
+    /// null id or a row not live): looked up under one shared lock, the
+    /// accounts new to the scan numbered under one exclusive lock.
+    fn of(&self, accounts: &StringChunked, live: &[bool]) -> Vec<Option<i64>> {
         let mut out = Vec::with_capacity(accounts.len());
         let mut new = Vec::new();
         {
             let codes = self.codes.read().unwrap_or_else(|e| e.into_inner());
             for (k, a) in accounts.iter().enumerate() {
-                out.push(a.and_then(|a| {
+                out.push(a.filter(|_| live[k]).and_then(|a| {
                     let c = codes.get(a).copied();
                     if c.is_none() {
                         new.push(k);
@@ -594,8 +595,18 @@ fn packed_key(parts: KeyParts) -> Expr {
             } = &parts;
             let (pack, pstart_local, offset) = (*pack, *pstart_local, *offset);
             let n = c[0].len();
-            let codes = accounts.of(c[0].str()?);
             let items = Ints::new(c[1].i64()?);
+            let (success, kept) = (Bools::new(c[7].bool()?), Bools::new(c[8].bool()?));
+            // The rows bucketed: kept, successful calls of catalog items.
+            // The others get no key, and the group-by passes over them.
+            let live: Vec<bool> = (0..n)
+                .map(|k| {
+                    kept.get(k) == Some(true)
+                        && success.get(k) == Some(true)
+                        && items.get(k).is_some()
+                })
+                .collect();
+            let codes = accounts.of(c[0].str()?, &live);
             let (regions, resolutions) = (Strs::new(c[2].str()?), Strs::new(c[3].str()?));
             let (times, micro, rows) = (
                 Ints::new(c[4].i64()?),
@@ -605,14 +616,17 @@ fn packed_key(parts: KeyParts) -> Expr {
             let mut keys = I64Out::with_capacity(n);
             let mut held = Vec::new();
             for (k, a) in codes.into_iter().enumerate() {
+                if !live[k] {
+                    keys.push(None);
+                    continue;
+                }
+                let missing = || polars_err!(ComputeError: "{KEY_PART_MISSING}");
                 let (Some(a), Some(ic), Some(utc)) = (a, items.get(k), times.get(k)) else {
-                    keys.push(None);
-                    continue;
+                    return Err(missing());
                 };
-                let Some(rr) = variants.code(regions.get(k), resolutions.get(k), ic) else {
-                    keys.push(None);
-                    continue;
-                };
+                let rr = variants
+                    .code(regions.get(k), resolutions.get(k), ic)
+                    .ok_or_else(missing)?;
                 if holder.holds(a, ic, rr) {
                     match (micro.get(k), rows.get(k)) {
                         (Some(m), Some(row)) if m >= 0 => held.push(HeldEvent {
@@ -655,10 +669,18 @@ fn packed_key(parts: KeyParts) -> Expr {
             col("t"),
             col("_m"),
             col("_row"),
+            col("success"),
+            col("_kept"),
         ],
         |_, _| Ok(Field::new("_key".into(), DataType::Int64)),
     )
 }
+
+/// The error of a bucketed row without an account, time or known
+/// `(region, resolution)` (validation and the pairs read make it
+/// impossible).
+const KEY_PART_MISSING: &str =
+    "internal: a usage row's account or (region, resolution) is missing from the keys read";
 
 /// The error [`packed_key`] stops the scan with when a key does not fit.
 const PACKED_KEY_FULL: &str = "reckon: the packed bucket key is full";
@@ -750,6 +772,8 @@ fn variant_code(codes: VariantCodes) -> Expr {
 /// Reduce a period's usage to buckets: one vector per account (accounts,
 /// and each account's buckets, in no particular order; the per-account
 /// stage sorts each account's own), made on rayon an account at a time.
+/// `usage` has every row read, each with `_kept`
+/// ([`crate::ingest::UsageScan::marked`]): only kept rows are bucketed.
 ///
 /// The group key is one integer ([`Packing`]): the account's code
 /// ([`AccountCodes`]), the item's catalog index (`_ic`) with the `(region,
@@ -799,7 +823,14 @@ fn reduce_keyed(
     let period_len = period.end() - period.start();
     let pairs = variant_list(variants, catalog)?;
     let items = ItemTable::new(catalog);
-    let lf = prepared(usage, &items, false);
+    // The packed key reads every row and gives none to the rows it leaves
+    // out (`_kept` false, failed calls, unknown items): filtering them
+    // first would copy every other row of their batches.
+    let marked = usage
+        .clone()
+        .with_column(item_code(items.clone()).alias("_ic"))
+        .with_column(billable_micro(items.clone()).alias("_m"));
+    let lf = prepared(usage.filter(col("_kept")), &items, false);
     let cuts = pair_cuts(cuts, period, catalog);
 
     let whole = col("_m").floor_div(lit(MICRO));
@@ -893,7 +924,7 @@ fn reduce_keyed(
             offset,
             holder: holder.clone(),
         });
-        match packed_groups(lf.clone().with_column(key.alias("_key"))) {
+        match packed_groups(marked.with_column(key.alias("_key"))) {
             Ok(df) => {
                 grouped = Some((df, Grouped::Packed(pack, accounts.names(), instants)));
             }
@@ -1049,12 +1080,8 @@ fn reduce_keyed(
                 (t + Decimal::new(frac_at(r), 6)).normalize()
             }
         };
-        let (account, c, lo) = bucket_key(r).ok_or_else(|| {
-                crate::error::Error::Config(
-                    "internal: a usage row's account or (region, resolution) is missing from the keys read"
-                        .into(),
-                )
-            })?;
+        let (account, c, lo) =
+            bucket_key(r).ok_or_else(|| crate::error::Error::Config(KEY_PART_MISSING.into()))?;
         let (ic, rr) = (
             (c / pairs.len() as i64) as usize,
             (c % pairs.len() as i64) as usize,
@@ -1125,8 +1152,8 @@ fn reduce_keyed(
 /// as the frame polars' group-by gives: `_key`, the micro-units summed
 /// (`_msum`, or whole units and millionths apart, `_whole` and `_frac`,
 /// where a sum passes i64; `_whole` as text where even that does),
-/// `_events`, `_first_t` and `_first_row`. A null micro-unit counts as 0,
-/// as polars' sum skips it.
+/// `_events`, `_first_t` and `_first_row`. Rows without a key are passed
+/// over; a null micro-unit counts as 0, as polars' sum skips it.
 fn packed_groups(lf: LazyFrame) -> PolarsResult<DataFrame> {
     let scatter = Arc::new(std::sync::Mutex::new(Scatter::default()));
     let sink = Arc::clone(&scatter);
@@ -1136,28 +1163,30 @@ fn packed_groups(lf: LazyFrame) -> PolarsResult<DataFrame> {
                 let column = |name: &str| -> PolarsResult<Int64Chunked> {
                     Ok(df.column(name)?.i64()?.rechunk().into_owned())
                 };
+                if df.height() == 0 {
+                    return Ok(false);
+                }
                 let (key, m, t, row) = (
                     column("_key")?,
-                    column("_m")?.fill_null_with_values(0)?,
+                    column("_m")?,
                     column("t")?,
                     column("_row")?,
                 );
-                let (Ok(key), Ok(m), Ok(t), Ok(row)) = (
-                    key.cont_slice(),
-                    m.cont_slice(),
-                    t.cont_slice(),
-                    row.cont_slice(),
-                ) else {
-                    return Err(polars_err!(ComputeError:
-                        "internal: a usage row without its bucket key, time or row key"));
-                };
+                let (key, m, t, row) = (
+                    key.downcast_as_array(),
+                    m.downcast_as_array(),
+                    t.downcast_as_array(),
+                    row.downcast_as_array(),
+                );
                 let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-                for k in 0..key.len() {
+                // A row without a key is one the key leaves out; a keyed
+                // row has its time and row key ([`packed_key`]).
+                for k in (0..key.len()).filter(|&k| key.is_valid(k)) {
                     s.push(Event {
-                        key: key[k],
-                        m: m[k],
-                        t: t[k],
-                        row: row[k],
+                        key: key.value(k),
+                        m: if m.is_valid(k) { m.value(k) } else { 0 },
+                        t: t.value(k),
+                        row: row.value(k),
                     });
                 }
                 Ok(false)
@@ -1508,6 +1537,7 @@ mod tests {
             "region" => [None::<&str>; 6],
             "resolution" => [None::<&str>; 6],
             "_row" => (0..6i64).collect::<Vec<_>>(),
+            "_kept" => [true; 6],
         )
         .unwrap()
         .lazy()
@@ -1533,6 +1563,7 @@ mod tests {
             "region" => vec![None::<&str>; n],
             "resolution" => vec![None::<&str>; n],
             "_row" => (0..n as i64).collect::<Vec<_>>(),
+            "_kept" => vec![true; n],
         )
         .unwrap()
         .lazy()
@@ -1885,10 +1916,17 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(
-            codes.of(&batch),
+            codes.of(&batch, &[true; 6]),
             vec![Some(1), Some(2), None, Some(0), Some(2), Some(3)]
         );
         assert_eq!(codes.names(), vec!["b", "a", "z", "y"]);
+        // A row not live gets no code, and its account is not numbered.
+        let batch: StringChunked = [Some("q"), Some("a"), Some("r")].into_iter().collect();
+        assert_eq!(
+            codes.of(&batch, &[false, false, true]),
+            vec![None, None, Some(4)]
+        );
+        assert_eq!(codes.names(), vec!["b", "a", "z", "y", "r"]);
     }
 
     /// The second pass over the events the reduction held gives what the
@@ -2043,6 +2081,40 @@ mod tests {
         let (s, b) = (Strs::new(&s), Bools::new(&b));
         assert_eq!((s.get(0), s.get(1), s.get(2)), (Some("a"), None, None));
         assert_eq!((b.get(0), b.get(1), b.get(2)), (None, Some(true), None));
+    }
+
+    #[test]
+    fn rows_not_kept_failed_calls_and_unknown_items_make_no_bucket() {
+        let cat = catalog();
+        let p = Period::parse("2026-10", 8 * 3600).unwrap();
+        let t = at("2026-10-05T10:00:00+08:00");
+        // A rejected row (no account, no time), a dropped duplicate, a
+        // failed call and an unknown item: none may count.
+        let left_out = df!(
+            "event_id" => ["r", "d", "f", "u"],
+            "account_id" => [None, Some("x"), Some("x"), Some("x")],
+            "item" => ["calls", "calls", "calls", "nope"],
+            "t" => [None, Some(t), Some(t), Some(t)],
+            "success" => [None, Some(true), Some(false), Some(true)],
+            "quantity_micro" => [7_000_000i64; 4],
+            "input_micro" => [None::<i64>; 4],
+            "output_micro" => [None::<i64>; 4],
+            "preview_only" => [false; 4],
+            "region" => [None::<&str>; 4],
+            "resolution" => [None::<&str>; 4],
+            "_row" => (100..104i64).collect::<Vec<_>>(),
+            "_kept" => [false, false, true, true],
+        )
+        .unwrap()
+        .lazy();
+        let all = concat([usage(), left_out], UnionArgs::default()).unwrap();
+        for packed in [true, false] {
+            assert_eq!(
+                reduce_packing(all.clone(), &cat, &p, &[], packed),
+                reduce_packing(usage(), &cat, &p, &[], packed),
+                "packed: {packed}"
+            );
+        }
     }
 
     #[test]

@@ -158,7 +158,7 @@ pub fn compute(
     let refusable = held::refusable(cat, &packages, &ing.accounts);
     let (buckets, held) = timings.time("reduce", || {
         reduce::reduce(
-            ing.usage.frame()?,
+            ing.usage.marked()?,
             &ing.variants,
             cat,
             period,

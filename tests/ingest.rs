@@ -713,6 +713,54 @@ fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() 
 }
 
 #[test]
+fn the_marked_rows_are_every_row_read_and_only_the_kept_are_marked_kept() {
+    // As above: e4 rejected (bogus status), the second e2 a duplicate.
+    let d = two_parts(
+        &[
+            row("e1", "a", "success", 1, 5),
+            row("e2", " b ", "success", 2, 5),
+            row("e3", "c", "success", 3, 6),
+            row("e4", "b", "bogus", 4, 6),
+        ],
+        &[
+            row("e2", "b", "success", 7, 7),
+            row("e5", "b", "failed", 5, 7),
+            row("e6", "a", "success", 6, 8),
+        ],
+    );
+    let ing = read(d.path());
+    let marked = ing.usage.marked().unwrap().collect().unwrap();
+    assert_eq!(marked.height(), 7, "every row read");
+    let kept = marked
+        .clone()
+        .lazy()
+        .filter(col("_kept"))
+        .drop(cols(["_kept"]))
+        .sort(["_row"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    let frame = ing
+        .usage
+        .frame()
+        .unwrap()
+        .sort(["_row"], SortMultipleOptions::default())
+        .collect()
+        .unwrap();
+    assert!(kept.equals_missing(&frame), "{kept} against {frame}");
+    let left_out = marked.lazy().filter(col("_kept").not()).collect().unwrap();
+    // The rejected row, and the later e2 (the one in the second part).
+    assert_eq!(left_out.height(), 2);
+    assert_eq!(
+        i64s(&left_out, "quantity_micro")
+            .into_iter()
+            .filter(|q| *q == Some(7_000_000))
+            .count(),
+        1,
+        "{left_out}"
+    );
+}
+
+#[test]
 fn csv_line_numbers_count_quoted_line_breaks_and_blank_lines_are_not_rows() {
     let ok = "2026-10-05T10:00:00+08:00";
     let text = format!(
