@@ -436,6 +436,15 @@ pub fn run_account(ctx: &Context, input: AccountInput) -> AccountResult {
     }
 
     out.lines.sort_by(|a, b| line_order(a).cmp(&line_order(b)));
+    // Moved to a vector of exactly their size: the month keeps each
+    // account's vector as it is ([`Lines`]), and one grown by doubling has
+    // room for up to twice its lines (the allocator's shrink keeps the
+    // block while at least half of it is used).
+    if out.lines.capacity() > out.lines.len() {
+        let mut exact = Vec::with_capacity(out.lines.len());
+        exact.append(&mut out.lines);
+        out.lines = exact;
+    }
     out
 }
 

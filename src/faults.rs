@@ -14,9 +14,12 @@ use crate::model::{ExceptionRow, InvoiceLine};
 use crate::recon_model::{StatementLine, CLASSES};
 
 /// A statement that agrees with `lines`: one canonical line per invoice line.
-pub fn clean_statement(lines: &[InvoiceLine], period: &str) -> Vec<StatementLine> {
+pub fn clean_statement<'a>(
+    lines: impl IntoIterator<Item = &'a InvoiceLine>,
+    period: &str,
+) -> Vec<StatementLine> {
     lines
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(n, l)| {
             let ours = crate::reconcile::OurLine::from_line(l);

@@ -409,7 +409,6 @@ fn cycle_window(cycle: Cycle, start: Micros, period: &Period) -> (Micros, Micros
 
 /// What the rows of every line are made from, and the labels they share.
 struct Lines<'a> {
-    month: &'a Month,
     cat: &'a Catalog,
     period: &'a Period,
     packages: PlHashMap<&'a str, &'a Package>,
@@ -448,7 +447,6 @@ impl<'a> Lines<'a> {
                 .or_insert_with(|| provider_name(vendor));
         }
         Lines {
-            month,
             cat,
             period,
             packages,
@@ -465,15 +463,17 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// Append the rows of invoice line `i` (0-based), if it is `provider`'s.
+    /// Append the rows of invoice line `l`, the month's line `i` (0-based),
+    /// if it is `provider`'s.
     fn rows<'r>(
         &'r self,
         i: usize,
+        l: &'r InvoiceLine,
         provider: Option<&str>,
         text: bool,
         out: &mut Vec<FocusRow<'r>>,
     ) {
-        let (cat, l) = (self.cat, &self.month.lines[i]);
+        let cat = self.cat;
         let product = cat
             .product_of_item(&l.item)
             .or_else(|| cat.subscription(&l.item).map(|(p, _)| p));
@@ -533,8 +533,8 @@ fn rows_of(
 ) -> Vec<FocusRow<'static>> {
     let lines = Lines::new(month, cat, period);
     let mut out = Vec::new();
-    for i in 0..month.lines.len() {
-        lines.rows(i, provider, text, &mut out);
+    for (i, l) in month.lines.range(0..month.lines.len()) {
+        lines.rows(i, l, provider, text, &mut out);
     }
     out.into_iter().map(FocusRow::into_owned).collect()
 }
@@ -1204,14 +1204,17 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
     let n = month.lines.len();
     let t0 = std::time::Instant::now();
     let (mut made_s, mut write_s) = (0.0, 0.0);
-    let shape = (0..n)
+    let pieces: Vec<usize> = (0..n).step_by(LINES_PER_PIECE).collect();
+    let shape = pieces
         .into_par_iter()
         .fold(
             || (Shape::new(cols.len()), Vec::new()),
-            |(mut shape, mut rows), i| {
-                rows.clear();
-                lines.rows(i, None, false, &mut rows);
-                shape.add(&cols, &rows);
+            |(mut shape, mut rows), from| {
+                for (i, l) in month.lines.range(from..from + LINES_PER_PIECE) {
+                    rows.clear();
+                    lines.rows(i, l, None, false, &mut rows);
+                    shape.add(&cols, &rows);
+                }
                 (shape, rows)
             },
         )
@@ -1238,8 +1241,8 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
                 // Room for the piece's rows up front: a row is a few hundred
                 // bytes, and a growing vector copies all of them each time.
                 let mut rows = Vec::with_capacity(ROWS_PER_LINE_ROOM * LINES_PER_PIECE);
-                for i in from..(from + LINES_PER_PIECE).min(end) {
-                    lines.rows(i, None, true, &mut rows);
+                for (i, l) in month.lines.range(from..(from + LINES_PER_PIECE).min(end)) {
+                    lines.rows(i, l, None, true, &mut rows);
                 }
                 // A record is about 560 bytes (10M month): room for 768 each
                 // so the text is not copied to a larger buffer half way.

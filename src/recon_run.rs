@@ -45,7 +45,7 @@ pub fn reconcile_into(
     catalog: &Catalog,
     period: &str,
     offset: i32,
-    ours: &[OurLine],
+    ours: &[&OurLine],
     exceptions: &[ExceptionRow],
     statement_path: &Path,
     map_dir: &Path,
@@ -74,7 +74,7 @@ pub fn reconcile_into(
 /// Reconcile an already read statement.
 pub fn reconcile_statement(
     period: &str,
-    ours: &[OurLine],
+    ours: &[&OurLine],
     exceptions: &[ExceptionRow],
     statement: &Statement,
     tolerance: &Tolerance,
@@ -306,6 +306,7 @@ pub fn diff(
         .to_string();
     let offset = crate::run::catalog_offset(catalog)?;
     let ours = reconcile::read_our_lines(invoice_dir)?;
+    let ours: Vec<&OurLine> = ours.iter().collect();
     let exceptions = reconcile::read_exceptions(invoice_dir)?;
     let staging = Staging::begin(out)?;
     let s = reconcile_into(

@@ -257,7 +257,7 @@ fn money(d: Decimal) -> String {
 /// Reconcile one period. `exceptions` tell which usage reckon refused.
 pub fn reconcile(
     period: &str,
-    ours: &[OurLine],
+    ours: &[&OurLine],
     exceptions: &[ExceptionRow],
     statement: &Statement,
     tolerance: &Tolerance,
@@ -303,8 +303,7 @@ pub fn reconcile(
     // Then per account: lines are dealt into partitions by a hash of their
     // account (each keeping its lines' order), compared in parallel, and
     // the differences sorted at the end: the same as one pass.
-    let ours: Vec<&OurLine> = ours.iter().collect();
-    let ours_in = deal(&ours, |l| partition(&l.account_id));
+    let ours_in = deal(ours, |l| partition(&l.account_id));
     let theirs_in = deal(&their_lines, |(l, _)| partition(&l.account_id));
     drop(their_lines);
     let refused: Vec<&ExceptionRow> = exceptions

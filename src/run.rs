@@ -43,7 +43,7 @@ pub struct RunOptions {
 /// The computed month, before it is written.
 #[derive(Debug, Clone, Default)]
 pub struct Month {
-    pub lines: Vec<InvoiceLine>,
+    pub lines: Lines,
     pub invoices: Vec<InvoiceRow>,
     pub ledger: Vec<LedgerRow>,
     pub exceptions: Vec<ExceptionRow>,
@@ -211,25 +211,19 @@ pub fn compute(
         policy,
     };
     // Deduction and rating are one pass per account (rating needs what the
-    // packages left), timed together. Accounts run on rayon in batches whose
-    // lines go straight into the month's one vector, so the per-account
-    // results of the whole month are never resident beside it. That vector
-    // is reserved at a bound (usage lines are at most the buckets): pages
-    // never written are never resident, and it never grows by copying.
+    // packages left), timed together. Accounts run on rayon in batches; each
+    // account's lines stay in the vector it made them in ([`Lines`]), so
+    // they are never copied, and the month takes no fresh pages for one
+    // vector of them all.
     let n = inputs.len() as u64;
-    let bound: usize = inputs
-        .iter()
-        .map(|a| a.buckets.len() + 2 * a.packages.len() + 32 * a.subscriptions.len())
-        .sum();
     let mut month = Month::default();
-    month.lines.reserve_exact(bound);
     let mut drafts = Vec::new();
     let mut partials: Vec<PartialBucket> = Vec::new();
     timings.time_counted("deduct_rate", Some(n), |st| {
         let mut inputs = inputs.into_iter();
-        // A batch's results are appended (one thread, moving every line)
-        // while the next batch runs on the other workers: the same order
-        // as appending each batch before running the next.
+        // A batch's results are appended (one thread) while the next batch
+        // runs on the other workers: the same order as appending each batch
+        // before running the next.
         let mut done: Option<Vec<engine::AccountResult>> = None;
         loop {
             let batch: Vec<AccountInput> = inputs.by_ref().take(ACCOUNTS_PER_BATCH).collect();
@@ -240,7 +234,7 @@ pub fn compute(
                         // Second pass for partly refused buckets, in this order.
                         partials
                             .extend(r.exceptions.iter().flat_map(|e| e.partials.iter().cloned()));
-                        month.lines.extend(r.lines);
+                        month.lines.push(r.lines);
                         month.ledger.extend(r.ledger);
                         drafts.extend(r.exceptions);
                     }
@@ -361,7 +355,7 @@ fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<Except
 }
 
 /// Sum lines into one invoice per account and currency.
-pub fn invoices(lines: &[InvoiceLine]) -> Vec<InvoiceRow> {
+pub fn invoices<'a>(lines: impl IntoIterator<Item = &'a InvoiceLine>) -> Vec<InvoiceRow> {
     // Summed in line order under borrowed keys (a run of lines of one
     // account and currency looked up once), then sorted by key.
     // [usage, purchase, subscription, refund, total]
@@ -442,7 +436,11 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
                         "invoice_lines",
                         month.lines.len(),
                         LINES_PER_CHUNK,
-                        |r| lines_table(&month.lines[r], offset),
+                        |r| {
+                            let run: Vec<&InvoiceLine> =
+                                month.lines.range(r).map(|(_, l)| l).collect();
+                            lines_table(&run, offset)
+                        },
                     )?;
                     for t in tables(&month, offset) {
                         staging.write_table(&t)?;
@@ -464,22 +462,32 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     let line_count = month.lines.len();
     let recon = match &opts.statement {
         Some(path) => Some(timings.time("reconcile", || {
-            let ours: Vec<_> = std::mem::take(&mut month.lines)
+            // Each account's lines made into figures in a vector of their
+            // own size (collected in place, the figures would keep the
+            // lines' larger blocks).
+            let ours: Vec<Vec<_>> = std::mem::take(&mut month.lines)
+                .into_parts()
                 .into_par_iter()
-                .map(crate::reconcile::OurLine::from_owned)
+                .map(|p| {
+                    let mut v = Vec::with_capacity(p.len());
+                    v.extend(p.into_iter().map(crate::reconcile::OurLine::from_owned));
+                    v
+                })
                 .collect();
+            let refs: Vec<&crate::reconcile::OurLine> = ours.iter().flatten().collect();
             let summary = crate::recon_run::reconcile_into(
                 &staging,
                 &cat,
                 &period.label(),
                 offset,
-                &ours,
+                &refs,
                 &month.exceptions,
                 path,
                 &opts.statement_map,
                 &opts.tolerance,
             );
             // Millions of small strings: freed on both cores.
+            drop(refs);
             ours.into_par_iter().for_each(drop);
             summary
         })?),
@@ -560,9 +568,10 @@ const LINES_PER_CHUNK: usize = 1 << 18;
 
 /// The `invoice_lines` table of `l` (the whole month's or a run of it), in
 /// contract column order.
-pub fn lines_table(l: &[InvoiceLine], offset: i32) -> Table<'_> {
-    let s = |f: &dyn Fn(&InvoiceLine) -> &str| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
-    let d = |f: &dyn Fn(&InvoiceLine) -> Decimal| l.iter().map(|x| Some(f(x))).collect::<Vec<_>>();
+pub fn lines_table<'a>(l: &[&'a InvoiceLine], offset: i32) -> Table<'a> {
+    let s =
+        |f: &dyn Fn(&'a InvoiceLine) -> &'a str| l.iter().map(|&x| Some(f(x))).collect::<Vec<_>>();
+    let d = |f: &dyn Fn(&InvoiceLine) -> Decimal| l.iter().map(|&x| Some(f(x))).collect::<Vec<_>>();
     Table {
         name: "invoice_lines",
         offset,
@@ -572,26 +581,26 @@ pub fn lines_table(l: &[InvoiceLine], offset: i32) -> Table<'_> {
             Col::Text("charge_type", s(&|x| &x.charge_type)),
             Col::Time(
                 "cycle_start",
-                l.iter().map(|x| Some(x.cycle_start)).collect(),
+                l.iter().map(|&x| Some(x.cycle_start)).collect(),
             ),
             Col::Dec("usage_quantity", QTY_SCALE, d(&|x| x.usage_quantity)),
             Col::Dec("free_quantity", QTY_SCALE, d(&|x| x.free_quantity)),
             Col::Dec("campaign_quantity", QTY_SCALE, d(&|x| x.campaign_quantity)),
             Col::Dec("prepaid_quantity", QTY_SCALE, d(&|x| x.prepaid_quantity)),
             Col::Dec("postpaid_quantity", QTY_SCALE, d(&|x| x.postpaid_quantity)),
-            Col::Text("tier", l.iter().map(|x| x.tier.as_deref()).collect()),
+            Col::Text("tier", l.iter().map(|&x| x.tier.as_deref()).collect()),
             Col::Dec(
                 "unit_price",
                 PRICE_SCALE,
-                l.iter().map(|x| x.unit_price).collect(),
+                l.iter().map(|&x| x.unit_price).collect(),
             ),
             Col::Dec("amount", MONEY_SCALE, d(&|x| x.amount)),
             Col::Text("currency", s(&|x| &x.currency)),
             Col::Text("packages", s(&|x| &x.packages)),
-            Col::Text("region", l.iter().map(|x| x.region.as_deref()).collect()),
+            Col::Text("region", l.iter().map(|&x| x.region.as_deref()).collect()),
             Col::Text(
                 "resolution",
-                l.iter().map(|x| x.resolution.as_deref()).collect(),
+                l.iter().map(|&x| x.resolution.as_deref()).collect(),
             ),
             Col::Dec(
                 "subscription_quantity",
@@ -599,10 +608,10 @@ pub fn lines_table(l: &[InvoiceLine], offset: i32) -> Table<'_> {
                 d(&|x| x.subscription_quantity),
             ),
             Col::Dec("refused_quantity", QTY_SCALE, d(&|x| x.refused_quantity)),
-            Col::Int("events", l.iter().map(|x| Some(x.events as i64)).collect()),
+            Col::Int("events", l.iter().map(|&x| Some(x.events as i64)).collect()),
             Col::Text(
                 "reference",
-                l.iter().map(|x| x.reference.as_deref()).collect(),
+                l.iter().map(|&x| x.reference.as_deref()).collect(),
             ),
         ],
     }

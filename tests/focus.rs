@@ -209,7 +209,7 @@ fn month_with(cat: &Catalog) -> Month {
     let mut m = Month::default();
     for input in inputs() {
         let r = engine::run_account(&ctx, input);
-        m.lines.extend(r.lines);
+        m.lines.push(r.lines);
         m.ledger.extend(r.ledger);
         m.exceptions.extend(r.exceptions.into_iter().map(|e| e.row));
     }
@@ -619,7 +619,7 @@ fn graduated_postpaid_is_one_row_per_tier_slice() {
     };
     let r = engine::run_account(&ctx, a);
     let mut m = Month {
-        lines: r.lines,
+        lines: r.lines.into(),
         ledger: r.ledger,
         ..Default::default()
     };

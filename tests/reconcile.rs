@@ -99,6 +99,7 @@ fn diff_with(alter: impl Fn(&mut Vec<StatementLine>), tol: &Tolerance) -> Vec<Di
         lines: st,
         ..Default::default()
     };
+    let ours: Vec<&OurLine> = ours.iter().collect();
     reconcile::reconcile("2026-10", &ours, &exceptions, &statement, tol)
 }
 
@@ -275,6 +276,7 @@ fn every_injected_fault_is_found_with_its_class_and_nothing_else() {
         labels.iter().map(|l| l.class.as_str()).collect();
     assert!(classes.len() >= 6, "{labels:#?}");
     let ours: Vec<OurLine> = lines.iter().map(OurLine::from_line).collect();
+    let ours: Vec<&OurLine> = ours.iter().collect();
     let ds = reconcile::reconcile(
         "2026-10",
         &ours,
@@ -311,13 +313,14 @@ fn the_order_of_the_lines_does_not_change_what_is_found() {
     line(&mut st, "ia4161", "usage").amount += d("0.01");
     let ours: Vec<OurLine> = lines.iter().map(OurLine::from_line).collect();
     let find = |st: Vec<StatementLine>, ours: &[OurLine]| {
+        let ours: Vec<&OurLine> = ours.iter().collect();
         let statement = Statement {
             lines: st,
             ..Default::default()
         };
         reconcile::reconcile(
             "2026-10",
-            ours,
+            &ours,
             &exceptions,
             &statement,
             &Tolerance::default(),
