@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
 use std::path::Path;
 
 use rust_decimal::Decimal;
@@ -52,7 +51,7 @@ pub fn reconcile_into(
     tolerance: &Tolerance,
 ) -> Result<ReconSummary> {
     let t = std::time::Instant::now();
-    let statement = crate::statement::read_statement(statement_path, catalog, map_dir)?;
+    let statement = crate::statement::read_statement_in_pieces(statement_path, catalog, map_dir)?;
     let read_s = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
     let summary = reconcile_statement(period, ours, exceptions, &statement, tolerance);
@@ -60,14 +59,13 @@ pub fn reconcile_into(
     let t = std::time::Instant::now();
     write(staging, period, offset, &statement, &summary)?;
     tracing::info!(
-        lines = statement.lines.len(),
+        lines = statement.len(),
         read_s,
         compare_s,
         write_s = t.elapsed().as_secs_f64(),
         "reconcile: statement read, compared, written"
     );
-    // Millions of small strings: freed on both cores.
-    statement.lines.into_par_iter().for_each(drop);
+    statement.drop_lines();
     Ok(summary)
 }
 
@@ -96,8 +94,7 @@ pub fn reconcile_statement(
     let their_sums = || {
         sums(
             statement
-                .lines
-                .iter()
+                .all_lines()
                 .filter(|l| l.billing_period == period)
                 .map(|l| {
                     let item = l.item.as_deref().unwrap_or(&l.vendor_sku);

@@ -268,8 +268,7 @@ pub fn reconcile(
     // parallel: the same lines as one pass over the statement.
     let mut out = Vec::new();
     let lines: Vec<&StatementLine> = statement
-        .lines
-        .par_iter()
+        .par_lines()
         .filter(|l| l.billing_period == period)
         .collect();
     let with_id: Vec<usize> = (0..lines.len())

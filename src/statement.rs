@@ -1650,6 +1650,25 @@ fn statement_files(path: &Path) -> Result<Vec<PathBuf>> {
 /// Read a vendor statement: a CSV or Parquet file, or a directory of them
 /// (all read, sorted by name), in any format of `map_dir/headers.toml`.
 pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<Statement> {
+    read_statement_with(path, catalog, map_dir, false)
+}
+
+/// [`read_statement`], the lines kept in the pieces they were read in
+/// ([`Statement::pieces`]) instead of moved into one vector.
+pub fn read_statement_in_pieces(
+    path: &Path,
+    catalog: &Catalog,
+    map_dir: &Path,
+) -> Result<Statement> {
+    read_statement_with(path, catalog, map_dir, true)
+}
+
+fn read_statement_with(
+    path: &Path,
+    catalog: &Catalog,
+    map_dir: &Path,
+    in_pieces: bool,
+) -> Result<Statement> {
     let maps = load_maps(map_dir)?;
     let mut st = Statement::default();
     for file in statement_files(path)? {
@@ -1666,7 +1685,7 @@ pub fn read_statement(path: &Path, catalog: &Catalog, map_dir: &Path) -> Result<
             file: &table.file,
             source: &source,
         };
-        cx.table(&table)?;
+        cx.table(&table, in_pieces)?;
     }
     Ok(st)
 }
@@ -2057,7 +2076,9 @@ impl Cx<'_> {
         Some((vsize, bsize))
     }
 
-    fn table(&mut self, t: &Table) -> Result<()> {
+    /// Read `t`'s rows into lines, appended to `lines` or, `in_pieces`,
+    /// to `pieces`.
+    fn table(&mut self, t: &Table, in_pieces: bool) -> Result<()> {
         let format = t.format.name.clone();
         let disambiguate = if format == "tencent_bill_details" {
             tencent_repeated_ids(t)?
@@ -2069,7 +2090,9 @@ impl Cx<'_> {
         // have made (notes keep their first occurrence). Room for every line
         // at once: doubling would copy the lines read so far and briefly
         // hold them twice.
-        self.st.lines.reserve_exact(t.rows_at_most());
+        if !in_pieces {
+            self.st.lines.reserve_exact(t.rows_at_most());
+        }
         let mut totals: Vec<u64> = Vec::new();
         let (catalog, maps, file, source) = (self.catalog, self.maps, self.file, self.source);
         let st = &mut *self.st;
@@ -2107,7 +2130,13 @@ impl Cx<'_> {
                 }
             },
             |(part, part_totals)| {
-                st.lines.extend(part.lines);
+                if in_pieces {
+                    if !part.lines.is_empty() {
+                        st.pieces.push(part.lines);
+                    }
+                } else {
+                    st.lines.extend(part.lines);
+                }
                 st.problems.extend(part.problems);
                 for n in part.notes {
                     add_note(&mut st.notes, n);

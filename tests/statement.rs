@@ -1130,3 +1130,46 @@ fn parquet_float_money_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_statement_read_in_pieces_has_the_lines_of_reading_it_whole() {
+    // 40,000 canonical lines (about 5 MB of CSV, several pieces of text).
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<StatementLine> = (0..40_000)
+        .map(|n| StatementLine {
+            source_file: "generated".into(),
+            source_row: 0,
+            line_id: Some(format!("L{n}").into()),
+            format: "canonical",
+            account_id: format!("acct-{}", n % 97).into(),
+            item: Some("tencent.video_tags".into()),
+            vendor_sku: "tencent.video_tags".into(),
+            charge_type: "usage".into(),
+            billing_period: "2026-10".into(),
+            cycle_start: None,
+            usage_quantity: Some(Decimal::from(n)),
+            deducted_quantity: Some(Decimal::ZERO),
+            billed_quantity: Some(Decimal::from(n)),
+            unit_price: od("0.15"),
+            amount: Decimal::from(n) * d("0.15"),
+            currency: "CNY".into(),
+        })
+        .collect();
+    let p = dir.path().join("statement.csv");
+    reckon::faults::write_canonical(&p, &lines).unwrap();
+    let whole = read(&p);
+    let pieces =
+        reckon::statement::read_statement_in_pieces(&p, catalog(), &root().join("data/statements"))
+            .unwrap();
+    assert_eq!(whole.lines.len(), 40_000);
+    assert!(whole.pieces.is_empty());
+    assert!(pieces.lines.is_empty());
+    assert!(pieces.pieces.len() > 1, "{} pieces", pieces.pieces.len());
+    assert_eq!(pieces.len(), 40_000);
+    assert!(pieces.all_lines().eq(whole.lines.iter()));
+    use rayon::prelude::*;
+    let collected: Vec<&StatementLine> = pieces.par_lines().collect();
+    assert!(collected.into_iter().eq(whole.all_lines()));
+    assert_eq!(pieces.problems, whole.problems);
+    assert_eq!(pieces.notes, whole.notes);
+}
