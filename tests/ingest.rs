@@ -666,9 +666,10 @@ fn a_repeated_event_id_counts_once_keeping_the_first_even_across_part_files() {
 /// The second pass reads only some accounts' rows, filtering the raw
 /// account as the scan reads it: the same rows as the whole frame's,
 /// padded ids included, rejected rows and dropped duplicates excluded.
-#[test]
-fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() {
-    let d = two_parts(
+/// Accounts a, b (one id padded) and c over two part files, with a
+/// rejected row (e4, bogus status) and a duplicate (the second e2).
+fn three_accounts_in_two_parts() -> tempfile::TempDir {
+    two_parts(
         &[
             row("e1", "a", "success", 1, 5),
             row("e2", " b ", "success", 2, 5),
@@ -680,7 +681,12 @@ fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() 
             row("e5", "b", "failed", 5, 7),
             row("e6", "a", "success", 6, 8),
         ],
-    );
+    )
+}
+
+#[test]
+fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() {
+    let d = three_accounts_in_two_parts();
     let ing = read(d.path());
     assert_eq!(counts(&ing, "usage"), (7, 5, 1, 1));
     let sorted = |lf: LazyFrame| {
@@ -714,20 +720,8 @@ fn the_kept_rows_of_some_accounts_are_the_whole_frames_rows_of_those_accounts() 
 
 #[test]
 fn the_marked_rows_are_every_row_read_and_only_the_kept_are_marked_kept() {
-    // As above: e4 rejected (bogus status), the second e2 a duplicate.
-    let d = two_parts(
-        &[
-            row("e1", "a", "success", 1, 5),
-            row("e2", " b ", "success", 2, 5),
-            row("e3", "c", "success", 3, 6),
-            row("e4", "b", "bogus", 4, 6),
-        ],
-        &[
-            row("e2", "b", "success", 7, 7),
-            row("e5", "b", "failed", 5, 7),
-            row("e6", "a", "success", 6, 8),
-        ],
-    );
+    // e4 rejected (bogus status), the second e2 a duplicate.
+    let d = three_accounts_in_two_parts();
     let ing = read(d.path());
     let marked = ing.usage.marked().unwrap().collect().unwrap();
     assert_eq!(marked.height(), 7, "every row read");
