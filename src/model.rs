@@ -191,9 +191,9 @@ impl Lines {
             .starts
             .partition_point(|&s| s <= start)
             .saturating_sub(1);
-        self.parts[first.min(self.parts.len())..]
+        self.parts[first..]
             .iter()
-            .zip(&self.starts[first.min(self.starts.len())..])
+            .zip(&self.starts[first..])
             .take_while(move |(_, &s)| s < end)
             .flat_map(move |(p, &s)| {
                 let hi = (end - s).min(p.len());

@@ -1,6 +1,7 @@
-//! The event-level stage, all polars expressions: per-task rounding, settlement
-//! cycles in the billing time zone, and the reduction of events to compact
-//! [`Bucket`]s for the per-account stage.
+//! The event-level stage, polars expressions over the streamed events:
+//! per-task rounding, settlement cycles in the billing time zone, and the
+//! reduction of events to compact [`Bucket`]s for the per-account stage
+//! (summed per packed key by [`crate::grouping`]).
 //!
 //! ## Buckets that never straddle a cut
 //! Deduction needs to know, for every event, which packages are valid, whether
