@@ -533,7 +533,7 @@ fn rows_of(
 ) -> Vec<FocusRow<'static>> {
     let lines = Lines::new(month, cat, period);
     let mut out = Vec::new();
-    for (i, l) in month.lines.range(0..month.lines.len()) {
+    for (i, l) in month.lines.iter().enumerate() {
         lines.rows(i, l, provider, text, &mut out);
     }
     out.into_iter().map(FocusRow::into_owned).collect()
