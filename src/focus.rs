@@ -411,7 +411,10 @@ fn cycle_window(cycle: Cycle, start: Micros, period: &Period) -> (Micros, Micros
 struct Lines<'a> {
     cat: &'a Catalog,
     period: &'a Period,
-    packages: PlHashMap<&'a str, &'a Package>,
+    /// The month's packages by id, each with the price its amortised share
+    /// of covered usage is figured from ([`crate::engine::package_price`],
+    /// found once per package, not once per row it covers).
+    packages: PlHashMap<&'a str, (&'a Package, Option<Decimal>)>,
     /// FOCUS unit labels ([`unit_label`]) of the catalog's units.
     units: PlHashMap<&'a str, String>,
     /// Provider names ([`provider_name`]) of the catalog's vendors and `unknown`.
@@ -423,7 +426,13 @@ impl<'a> Lines<'a> {
         let packages = month
             .ledger
             .iter()
-            .map(|r| (r.package.package_id.as_str(), &r.package))
+            .map(|r| {
+                let p = &r.package;
+                let price = (!p.size.is_zero())
+                    .then(|| crate::engine::package_price(cat, p).map(|(price, _)| price))
+                    .flatten();
+                (p.package_id.as_str(), (p, price))
+            })
             .collect();
         let mut units: PlHashMap<&'a str, String> = PlHashMap::default();
         let mut providers: PlHashMap<&'a str, String> = PlHashMap::default();
@@ -634,11 +643,19 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
         r.consumed_unit = Some(b.text(|| consumed_unit.clone()));
     };
 
-    // Package-covered rows, one per package drawn.
-    let (covered_price, covered_key) = list_for(l.usage_quantity);
-    for (id, drawn) in draws(&l.packages) {
+    // Package-covered rows, one per package drawn (the list price found
+    // only for lines that draw any: most lines are postpaid alone).
+    let draws = draws(&l.packages);
+    let (covered_price, covered_key) = match draws.is_empty() {
+        true => (Decimal::ZERO, Cow::Borrowed("")),
+        false => list_for(l.usage_quantity),
+    };
+    for (id, drawn) in draws {
         let q = qty(drawn);
-        let pkg = packages.get(id).copied();
+        let (pkg, pkg_price) = match packages.get(id) {
+            Some(&(p, price)) => (Some(p), price),
+            None => (None, None),
+        };
         let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Resource");
         let mut r = usage_row(&|| {
             format!(
@@ -656,17 +673,13 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
         r.commitment_discount_id = Some(Cow::Borrowed(id));
         r.commitment_discount_status = Some("Used");
         r.commitment_discount_type = Some(b.text(|| package_type(kind)));
-        r.commitment_discount_name = package_name(kind, pkg, &unit)
-            .filter(|_| b.text)
-            .map(Cow::Owned);
+        if b.text {
+            r.commitment_discount_name = package_name(kind, pkg, &unit).map(Cow::Owned);
+        }
         // Amortised share of what the package cost (zero for free packages).
-        if let Some(p) = pkg.filter(|p| !p.size.is_zero()) {
-            if let Some((price, _)) = crate::engine::package_price(cat, p) {
-                r.effective_cost = (drawn * price / p.size).round_dp_with_strategy(
-                    AMORTISED_SCALE,
-                    RoundingStrategy::MidpointAwayFromZero,
-                );
-            }
+        if let (Some(p), Some(price)) = (pkg, pkg_price) {
+            r.effective_cost = (drawn * price / p.size)
+                .round_dp_with_strategy(AMORTISED_SCALE, RoundingStrategy::MidpointAwayFromZero);
         }
         out.push(r);
     }
@@ -787,7 +800,7 @@ fn package_row<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r
     let l = b.line;
     let refund = l.charge_type == "refund";
     let id: &'r str = l.reference.as_deref().unwrap_or(&l.packages);
-    let pkg = packages.get(id).copied();
+    let pkg = packages.get(id).map(|&(p, _)| p);
     let item = cat.item(&l.item).map(|(_, i)| i);
     let unit = lines.unit(item.map(|i| i.unit.as_str()).unwrap_or("unit"));
     let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Prepaid");
