@@ -31,6 +31,7 @@
 //! Custom columns follow the FOCUS columns and start with `x_`.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{TimeZone as _, Utc};
@@ -38,7 +39,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use rust_decimal::prelude::*;
 
-use crate::catalog::{self, Catalog, Cycle, Measure, TierMode};
+use crate::catalog::{self, Catalog, Cycle, Measure, Tier, TierMode};
 use crate::error::Result;
 use crate::model::{InvoiceLine, Micros, Package, PackageKind};
 use crate::output::{
@@ -268,6 +269,14 @@ fn qty(x: Decimal) -> Decimal {
         .normalize()
 }
 
+/// A price tier as the FOCUS rows label it: `[0,1000)`, `[1000,inf)`.
+fn tier_label(t: &Tier) -> String {
+    match t.to {
+        Some(to) => format!("[{},{})", t.from.normalize(), to.normalize()),
+        None => format!("[{},inf)", t.from.normalize()),
+    }
+}
+
 fn num(x: Decimal) -> String {
     x.normalize().to_string()
 }
@@ -419,6 +428,9 @@ struct Lines<'a> {
     units: PlHashMap<&'a str, String>,
     /// Provider names ([`provider_name`]) of the catalog's vendors and `unknown`.
     providers: PlHashMap<&'a str, String>,
+    /// The label of every catalog price tier (`[0,1000)`, `[1000,inf)`), by
+    /// the tier's address: made once, not once per row.
+    tier_labels: PlHashMap<usize, String>,
 }
 
 impl<'a> Lines<'a> {
@@ -455,12 +467,29 @@ impl<'a> Lines<'a> {
                 .entry(vendor)
                 .or_insert_with(|| provider_name(vendor));
         }
+        let tier_labels = cat
+            .products
+            .iter()
+            .flat_map(|p| &p.items)
+            .flat_map(|i| &i.price_lists)
+            .flat_map(|pl| &pl.tiers)
+            .map(|t| (std::ptr::from_ref(t) as usize, tier_label(t)))
+            .collect();
         Lines {
             cat,
             period,
             packages,
             units,
             providers,
+            tier_labels,
+        }
+    }
+
+    /// The label of a catalog tier ([`tier_label`]).
+    fn tier_label(&self, t: &Tier) -> Text<'_> {
+        match self.tier_labels.get(&(std::ptr::from_ref(t) as usize)) {
+            Some(label) => Cow::Borrowed(label),
+            None => Cow::Owned(tier_label(t)),
         }
     }
 
@@ -589,8 +618,11 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
         if !b.text {
             return Cow::Borrowed("");
         }
-        let mut k = l.item.clone();
-        for part in [region, l.resolution.as_deref()].into_iter().flatten() {
+        let parts = [region, l.resolution.as_deref()];
+        let room = parts.iter().flatten().map(|p| p.len() + 1).sum::<usize>();
+        let mut k = String::with_capacity(l.item.len() + room + 1 + tier.len());
+        k.push_str(&l.item);
+        for part in parts.into_iter().flatten() {
             k.push(':');
             k.push_str(part);
         }
@@ -598,10 +630,11 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
         k.push_str(tier);
         Cow::Owned(k)
     };
-    let tier_label = |from: Decimal, to: Option<Decimal>| match to {
-        _ if !b.text => String::new(),
-        Some(t) => format!("[{},{})", from.normalize(), t.normalize()),
-        None => format!("[{},inf)", from.normalize()),
+    let tier_label = |t: &Tier| -> Text<'r> {
+        match b.text {
+            true => lines.tier_label(t),
+            false => Cow::Borrowed(""),
+        }
     };
     // The list price of covered usage: the line's postpaid price when it has
     // one, else the tier the cycle's whole usage reaches (what it would have
@@ -615,19 +648,28 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
                     .or_else(|| pl.tiers.iter().rev().find(|t| units >= t.from))
                     .or(pl.tiers.first())
                     .expect("price lists have tiers");
-                (t.unit_price, price_key(&tier_label(t.from, t.to)))
+                (t.unit_price, price_key(&tier_label(t)))
             }
             None => (Decimal::ZERO, price_key("no-postpaid-price")),
         }
     };
-    let amount_of = |q: Decimal| {
-        if !b.text {
-            String::new()
-        } else if unit.starts_with(|c: char| c.is_ascii_digit()) {
-            format!("{} × {}", num(q), unit)
+    // `255.5 Minutes`, `3 × 1,000 tokens`: appended to a description.
+    let amount_of = |d: &mut String, q: Decimal| {
+        let times = if unit.starts_with(|c: char| c.is_ascii_digit()) {
+            " × "
         } else {
-            format!("{} {}", num(q), unit)
-        }
+            " "
+        };
+        let _ = write!(d, "{}{times}{unit}", q.normalize());
+    };
+    // A description: `item: <amount>` and what `rest` appends.
+    let describe = |q: Decimal, rest: &dyn Fn(&mut String)| -> String {
+        let mut d = String::with_capacity(item.name.len() + 96);
+        d.push_str(&item.name);
+        d.push_str(": ");
+        amount_of(&mut d, q);
+        rest(&mut d);
+        d
     };
     let start = out.len();
     let usage_row = |desc: &dyn Fn() -> String| {
@@ -658,13 +700,9 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
         };
         let kind = pkg.map(|p| kind_title(p.kind)).unwrap_or("Resource");
         let mut r = usage_row(&|| {
-            format!(
-                "{}: {} covered by {} package {}",
-                item.name,
-                amount_of(q),
-                kind.to_lowercase(),
-                id
-            )
+            describe(q, &|d| {
+                let _ = write!(d, " covered by {} package {id}", kind.to_lowercase());
+            })
         });
         priced(&mut r, q, covered_price, unit.clone());
         consumed(&mut r, q);
@@ -696,7 +734,7 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
             for t in &pl.tiers {
                 let hi = t.to.unwrap_or(Decimal::MAX);
                 if q > t.from {
-                    let tier = tier_label(t.from, t.to);
+                    let tier = tier_label(t);
                     slices.push((
                         q.min(hi) - t.from,
                         t.unit_price,
@@ -717,7 +755,7 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
                     let tier = l.tier.as_deref().unwrap_or_default();
                     let key = pl
                         .and_then(|pl| pl.tiers.iter().find(|t| t.unit_price == p))
-                        .map(|t| price_key(&tier_label(t.from, t.to)))
+                        .map(|t| price_key(&tier_label(t)))
                         .unwrap_or_else(|| price_key(tier));
                     (p, key)
                 }
@@ -743,16 +781,13 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
             };
             billed_so_far += billed;
             let mut r = usage_row(&|| {
-                format!(
-                    "{}: {} postpaid at {} {} each{}",
-                    item.name,
-                    amount_of(q),
-                    num(price),
-                    l.currency,
-                    tier.as_ref()
-                        .map(|t| format!(", tier {t}"))
-                        .unwrap_or_default()
-                )
+                describe(q, &|d| {
+                    let _ = write!(d, " postpaid at {} {} each", price.normalize(), l.currency);
+                    if let Some(t) = &tier {
+                        d.push_str(", tier ");
+                        d.push_str(t);
+                    }
+                })
             });
             priced(&mut r, q, price, unit.clone());
             consumed(&mut r, q);
@@ -768,11 +803,12 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
         let q = qty(l.subscription_quantity);
         let mode = l.tier.as_deref().unwrap_or("subscription");
         let mut r = usage_row(&|| {
-            format!(
-                "{}: {} covered by the account's subscription ({mode}); charged on its subscription line",
-                item.name,
-                amount_of(q)
-            )
+            describe(q, &|d| {
+                let _ = write!(
+                    d,
+                    " covered by the account's subscription ({mode}); charged on its subscription line"
+                );
+            })
         });
         priced(&mut r, q, Decimal::ZERO, unit.clone());
         consumed(&mut r, q);
@@ -782,11 +818,13 @@ fn usage_rows<'r>(b: &Base<'r>, lines: &'r Lines<'_>, out: &mut Vec<FocusRow<'r>
 
     if out.len() == start {
         let mut r = usage_row(&|| {
-            format!(
-                "{}: nothing billable in the cycle ({} refused, see exceptions)",
-                item.name,
-                amount_of(qty(l.refused_quantity))
-            )
+            let refused = qty(l.refused_quantity);
+            let mut d = String::with_capacity(item.name.len() + 96);
+            d.push_str(&item.name);
+            d.push_str(": nothing billable in the cycle (");
+            amount_of(&mut d, refused);
+            d.push_str(" refused, see exceptions)");
+            d
         });
         priced(&mut r, Decimal::ZERO, Decimal::ZERO, unit.clone());
         consumed(&mut r, Decimal::ZERO);
