@@ -1381,6 +1381,42 @@ mod tests {
     }
 
     #[test]
+    fn every_catalog_tier_has_its_label_made_once() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/catalog");
+        let cat = crate::catalog_load::load(&dir).expect("the shipped catalog loads");
+        let period = Period::parse("2026-10", crate::run::catalog_offset(&cat).unwrap()).unwrap();
+        let month = Month {
+            lines: Vec::new().into(),
+            invoices: Vec::new(),
+            ledger: Vec::new(),
+            exceptions: Vec::new(),
+        };
+        let lines = Lines::new(&month, &cat, &period);
+        let mut n = 0;
+        for pl in cat.products.iter().flat_map(|p| &p.items).flat_map(|i| &i.price_lists) {
+            for t in &pl.tiers {
+                assert!(matches!(lines.tier_label(t), Cow::Borrowed(_)));
+                assert_eq!(lines.tier_label(t), tier_label(t));
+                n += 1;
+            }
+        }
+        assert!(n > 10, "{n} tiers");
+        // A tier the catalog does not hold is labelled all the same.
+        let other = Tier {
+            from: Decimal::new(15, 1),
+            to: None,
+            unit_price: Decimal::ONE,
+            source: String::new(),
+        };
+        assert_eq!(lines.tier_label(&other), "[1.5,inf)");
+        let bounded = Tier {
+            to: Some(Decimal::new(2000, 0)),
+            ..other
+        };
+        assert_eq!(lines.tier_label(&bounded), "[1.5,2000)");
+    }
+
+    #[test]
     fn columns_are_the_focus_ones_then_the_custom_ones() {
         let names: Vec<&str> = columns().iter().map(|(n, _)| *n).collect();
         let want: Vec<&str> = FOCUS_COLUMNS
