@@ -1393,7 +1393,12 @@ mod tests {
         };
         let lines = Lines::new(&month, &cat, &period);
         let mut n = 0;
-        for pl in cat.products.iter().flat_map(|p| &p.items).flat_map(|i| &i.price_lists) {
+        for pl in cat
+            .products
+            .iter()
+            .flat_map(|p| &p.items)
+            .flat_map(|i| &i.price_lists)
+        {
             for t in &pl.tiers {
                 assert!(matches!(lines.tier_label(t), Cow::Borrowed(_)));
                 assert_eq!(lines.tier_label(t), tier_label(t));
