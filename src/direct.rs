@@ -9,41 +9,91 @@
 //! the file system allows it, and falls back to ordinary writes where it
 //! does not (a file system without `O_DIRECT`, such as tmpfs before Linux
 //! 6.6, or a write it refuses): the bytes written are the same either way.
+//!
+//! A direct write returns only when the disk has the bytes, so each file's
+//! full buffers are handed to a thread of its own that writes them, in
+//! order, while the caller fills the next: making the bytes and the disk's
+//! work overlap (at 100M events the FOCUS export alone is 6.5 GB of CSV).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 /// Alignment of the buffer's address, and of every direct write's length
 /// and file offset (a page: the largest logical block size of common disks).
 const ALIGN: usize = 4096;
 /// Bytes gathered before they are written (a multiple of [`ALIGN`]).
 const BUFFER: usize = 8 << 20;
+/// Full buffers waiting for the file's writer thread beyond the one it is
+/// writing: a file holds at most this + 2 buffers.
+const QUEUED: usize = 1;
 
 /// A file being written, by one or more handles (clones share it: the
 /// Parquet writer owns one, the caller keeps one to finish the file).
-/// Whole blocks of [`BUFFER`] bytes go to the disk with `O_DIRECT`;
-/// [`DirectFile::finish`] writes the rest. Dropped unfinished, the bytes
-/// still buffered are not written (a run that fails removes its staging
-/// directory anyway).
+/// Whole blocks of [`BUFFER`] bytes go to the disk with `O_DIRECT`, from
+/// the file's writer thread; [`DirectFile::finish`] writes the rest and
+/// waits for every write. Dropped unfinished, the bytes still buffered are
+/// not written (a run that fails removes its staging directory anyway).
 #[derive(Clone)]
 pub struct DirectFile(Arc<Mutex<Inner>>);
 
-struct Inner {
-    file: File,
-    /// [`BUFFER`] + [`ALIGN`] bytes, of which the aligned [`BUFFER`] bytes
-    /// from `start` are used.
+/// An aligned buffer: [`BUFFER`] + [`ALIGN`] bytes, of which the aligned
+/// [`BUFFER`] bytes from `start` are used.
+struct Block {
     mem: Vec<u8>,
     start: usize,
-    /// Bytes pending in the buffer.
+}
+
+impl Block {
+    fn new() -> Block {
+        let mem = vec![0u8; BUFFER + ALIGN];
+        let start = mem.as_ptr().align_offset(ALIGN);
+        Block { mem, start }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.mem[self.start..self.start + BUFFER]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.mem[self.start..self.start + BUFFER]
+    }
+}
+
+/// What the writer thread is asked to do, in order.
+enum Job {
+    /// Write the first `n` bytes of the block (whole blocks while direct).
+    Write(Block, usize),
+    /// Write the first `n` bytes, the last partial block through the page
+    /// cache: the file's end.
+    Last(Block, usize),
+    /// Turn `O_DIRECT` off for the writes that follow (tests).
+    #[cfg(test)]
+    Buffered,
+}
+
+struct Inner {
+    /// The buffer being filled.
+    block: Block,
+    /// Bytes pending in it.
     len: usize,
-    /// Whether the file is still open with `O_DIRECT`.
-    direct: bool,
+    /// Whether the file is still open with `O_DIRECT` (the writer thread
+    /// turns it off when a direct write is refused).
+    direct: Arc<AtomicBool>,
     /// Whether the file is finished (no more writes).
     finished: bool,
+    /// To the writer thread; `None` once finished.
+    jobs: Option<SyncSender<Job>>,
+    /// Blocks the writer thread is done with, for reuse.
+    free: Receiver<Block>,
+    /// The writer thread: the first error it met, if any.
+    writer: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl DirectFile {
@@ -69,15 +119,26 @@ impl DirectFile {
             Some(Err(e)) if e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
             _ => (open(0)?, false),
         };
-        let mem = vec![0u8; BUFFER + ALIGN];
-        let start = mem.as_ptr().align_offset(ALIGN);
+        let direct = Arc::new(AtomicBool::new(direct));
+        let (jobs, queue) = sync_channel(QUEUED);
+        let (give_back, free) = sync_channel(QUEUED + 1);
+        let writer = {
+            let mut out = Writer {
+                file,
+                direct: direct.clone(),
+            };
+            std::thread::Builder::new()
+                .name("reckon-write".into())
+                .spawn(move || out.run(queue, give_back))?
+        };
         Ok(DirectFile(Arc::new(Mutex::new(Inner {
-            file,
-            mem,
-            start,
+            block: Block::new(),
             len: 0,
             direct,
             finished: false,
+            jobs: Some(jobs),
+            free,
+            writer: Some(writer),
         }))))
     }
 
@@ -87,62 +148,144 @@ impl DirectFile {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Write every byte still buffered; no write may follow.
+    /// Write every byte still buffered and wait for every write; no write
+    /// may follow.
     pub fn finish(&self) -> io::Result<()> {
         let mut inner = self.inner();
-        inner.write_whole_blocks()?;
-        if inner.len > 0 {
-            // The last, partial block through the page cache.
-            inner.buffered()?;
-            let n = inner.len;
-            inner.write_front(n)?;
+        if inner.finished {
+            return Err(io::Error::other("the file was finished already"));
         }
         inner.finished = true;
-        Ok(())
+        let n = inner.len;
+        inner.len = 0;
+        let block = std::mem::replace(
+            &mut inner.block,
+            Block {
+                mem: Vec::new(),
+                start: 0,
+            },
+        );
+        let sent = inner.send(Job::Last(block, n));
+        inner.jobs = None;
+        let waited = inner.wait();
+        sent.and(waited)
     }
 
     /// Whether the file is (still) written with `O_DIRECT`.
     pub fn is_direct(&self) -> bool {
-        self.inner().direct
+        self.inner().direct.load(Ordering::SeqCst)
     }
 }
 
 impl Inner {
-    /// Write the whole [`ALIGN`] blocks buffered, keeping the rest.
-    fn write_whole_blocks(&mut self) -> io::Result<()> {
-        self.write_front(self.len / ALIGN * ALIGN)
+    /// Hand a job to the writer thread (waiting while [`QUEUED`] are
+    /// queued); if the thread has stopped, its error.
+    fn send(&mut self, job: Job) -> io::Result<()> {
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        self.jobs = None;
+        match self.wait() {
+            Ok(()) => Err(io::Error::other("the file's writer stopped")),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Write the first `n` bytes of the buffer (a multiple of [`ALIGN`]
-    /// while direct) and move the rest to its front.
-    fn write_front(&mut self, n: usize) -> io::Result<()> {
+    /// Wait for the writer thread to end: its first error, if any.
+    fn wait(&mut self) -> io::Result<()> {
+        match self.writer.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(io::Error::other("the file's writer panicked")),
+        }
+    }
+
+    /// Hand the buffer's first `n` bytes (whole blocks) to the writer
+    /// thread and go on with a free buffer holding the rest.
+    fn hand_over(&mut self, n: usize) -> io::Result<()> {
         if n == 0 {
             return Ok(());
         }
-        let (s, len) = (self.start, self.len);
-        let mut done = 0;
-        while done < n {
-            match self.file.write(&self.mem[s + done..s + n]) {
+        let mut next = self.free.try_recv().unwrap_or_else(|_| Block::new());
+        let rest = self.len - n;
+        next.bytes_mut()[..rest].copy_from_slice(&self.block.bytes()[n..self.len]);
+        let full = std::mem::replace(&mut self.block, next);
+        self.len = rest;
+        self.send(Job::Write(full, n))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Unfinished: the thread writes what it was handed and ends.
+        self.jobs = None;
+        let _ = self.wait();
+    }
+}
+
+/// The writer thread's side of a file.
+struct Writer {
+    file: File,
+    direct: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Do the jobs in order, giving each block back; stop at the first error.
+    fn run(&mut self, jobs: Receiver<Job>, give_back: SyncSender<Block>) -> io::Result<()> {
+        for job in jobs {
+            match job {
+                Job::Write(block, n) => {
+                    self.write_all(&block.bytes()[..n])?;
+                    let _ = give_back.try_send(block);
+                }
+                Job::Last(block, n) => {
+                    let whole = if self.direct.load(Ordering::SeqCst) {
+                        n / ALIGN * ALIGN
+                    } else {
+                        n
+                    };
+                    self.write_all(&block.bytes()[..whole])?;
+                    if n > whole {
+                        // The last, partial block through the page cache.
+                        self.buffered()?;
+                        self.write_all(&block.bytes()[whole..n])?;
+                    }
+                }
+                #[cfg(test)]
+                Job::Buffered => self.buffered()?,
+            }
+        }
+        Ok(())
+    }
+
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.file.write(data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(k) => done += k,
+                Ok(k) => data = &data[k..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A direct write refused (a device whose blocks are larger,
                 // or a short write left the offset unaligned): the rest
                 // through the page cache.
-                Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                Err(e)
+                    if self.direct.load(Ordering::SeqCst)
+                        && e.raw_os_error() == Some(libc::EINVAL) =>
+                {
                     self.buffered()?
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.mem.copy_within(s + n..s + len, s);
-        self.len = len - n;
         Ok(())
     }
 
     /// Turn `O_DIRECT` off for the writes that follow.
     fn buffered(&mut self) -> io::Result<()> {
-        if !self.direct {
+        if !self.direct.load(Ordering::SeqCst) {
             return Ok(());
         }
         let fd = self.file.as_raw_fd();
@@ -152,7 +295,7 @@ impl Inner {
         if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        self.direct = false;
+        self.direct.store(false, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -163,20 +306,25 @@ impl Write for DirectFile {
         if inner.finished {
             return Err(io::Error::other("write after the file was finished"));
         }
-        let (s, len) = (inner.start, inner.len);
+        let len = inner.len;
         let n = data.len().min(BUFFER - len);
-        inner.mem[s + len..s + len + n].copy_from_slice(&data[..n]);
+        inner.block.bytes_mut()[len..len + n].copy_from_slice(&data[..n]);
         inner.len += n;
         if inner.len == BUFFER {
-            inner.write_front(BUFFER)?;
+            inner.hand_over(BUFFER)?;
         }
         Ok(n)
     }
 
-    /// Writes the whole blocks buffered; the rest waits for
-    /// [`DirectFile::finish`] (a direct write must be whole blocks).
+    /// Hands the whole blocks buffered to the writer thread; the rest waits
+    /// for [`DirectFile::finish`] (a direct write must be whole blocks).
     fn flush(&mut self) -> io::Result<()> {
-        self.inner().write_whole_blocks()
+        let mut inner = self.inner();
+        if inner.finished {
+            return Ok(());
+        }
+        let n = inner.len / ALIGN * ALIGN;
+        inner.hand_over(n)
     }
 }
 
@@ -231,15 +379,33 @@ mod tests {
     fn a_file_turned_buffered_half_way_holds_the_same_bytes() {
         let dir = tempfile::tempdir_in(".").unwrap();
         let path = dir.path().join("f");
-        let bytes: Vec<u8> = (0..BUFFER + 3 * ALIGN + 5)
+        let bytes: Vec<u8> = (0..3 * BUFFER + 3 * ALIGN + 5)
             .map(|i| (i % 253) as u8)
             .collect();
         let mut f = DirectFile::create(&path).unwrap();
         f.write_all(&bytes[..BUFFER + 100]).unwrap();
-        f.inner().buffered().unwrap();
-        assert!(!f.is_direct());
+        f.inner().send(Job::Buffered).unwrap();
         f.write_all(&bytes[BUFFER + 100..]).unwrap();
         f.finish().unwrap();
+        assert!(!f.is_direct());
         assert!(std::fs::read(&path).unwrap() == bytes);
+    }
+
+    /// A write the disk refuses is reported, by a later write or by
+    /// `finish`, not lost: the file's writer stops at its first error.
+    #[test]
+    fn a_failed_write_is_reported() {
+        let full = std::path::Path::new("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        let mut f = DirectFile::create_with(full, false).unwrap();
+        let block = vec![7u8; BUFFER];
+        // Two blocks reach the writer, which fails on the first; the
+        // error comes back by the time the file is finished at the latest.
+        let wrote = (0..4).try_for_each(|_| f.write_all(&block));
+        let finished = f.finish();
+        let err = wrote.and(finished).expect_err("/dev/full takes no bytes");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
     }
 }
