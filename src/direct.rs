@@ -149,11 +149,13 @@ impl DirectFile {
     }
 
     /// Write every byte still buffered and wait for every write; no write
-    /// may follow.
+    /// may follow (a second `finish` does nothing).
     pub fn finish(&self) -> io::Result<()> {
         let mut inner = self.inner();
         if inner.finished {
-            return Err(io::Error::other("the file was finished already"));
+            // Finished before: nothing more to write (as a finished file's
+            // flush).
+            return Ok(());
         }
         inner.finished = true;
         let n = inner.len;
