@@ -299,7 +299,7 @@ pub fn compute(
                     &b.package_id,
                 ))
         });
-        month.invoices = invoices(&month.lines);
+        month.invoices = month_invoices(&month.lines);
         Ok(())
     })?;
     Ok(month)
@@ -356,9 +356,28 @@ fn unknown_item_exceptions(df: &polars::prelude::DataFrame) -> Result<Vec<Except
 
 /// Sum lines into one invoice per account and currency.
 pub fn invoices<'a>(lines: impl IntoIterator<Item = &'a InvoiceLine>) -> Vec<InvoiceRow> {
-    // Summed in line order under borrowed keys (a run of lines of one
-    // account and currency looked up once), then sorted by key.
-    // [usage, purchase, subscription, refund, total]
+    invoice_rows(invoice_sums(lines))
+}
+
+/// [`invoices`] of the month's lines, each part (an account's lines)
+/// summed on rayon.
+pub fn month_invoices(lines: &Lines) -> Vec<InvoiceRow> {
+    invoice_rows(
+        lines
+            .parts()
+            .par_iter()
+            .flat_map_iter(|part| invoice_sums(part))
+            .collect(),
+    )
+}
+
+/// Per account and currency: [usage, purchase, subscription, refund, total].
+type InvoiceSums<'a> = Vec<((&'a str, &'a str), [Decimal; 5])>;
+
+/// The sums of [`invoices`], in no particular order: summed in line order
+/// under borrowed keys (a run of lines of one account and currency looked
+/// up once).
+fn invoice_sums<'a>(lines: impl IntoIterator<Item = &'a InvoiceLine>) -> InvoiceSums<'a> {
     let mut m: Tally<(&str, &str), [Decimal; 5]> = Tally::default();
     for l in lines {
         let r = m.at((&l.account_id, &l.currency));
@@ -371,10 +390,27 @@ pub fn invoices<'a>(lines: impl IntoIterator<Item = &'a InvoiceLine>) -> Vec<Inv
         r[k] += l.amount;
         r[4] += l.amount;
     }
-    let mut rows = m.values;
-    rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    rows.into_iter()
-        .map(|((account, currency), [u, p, s, r, t])| InvoiceRow {
+    m.values
+}
+
+/// Invoice rows from sums, sorted by account and currency; sums of one key
+/// from different runs of lines added together.
+fn invoice_rows(mut sums: InvoiceSums<'_>) -> Vec<InvoiceRow> {
+    sums.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut rows: Vec<InvoiceRow> = Vec::with_capacity(sums.len());
+    let mut last: Option<(&str, &str)> = None;
+    for ((account, currency), [u, p, s, r, t]) in sums {
+        if last == Some((account, currency)) {
+            let row = rows.last_mut().expect("a row for the last key");
+            row.usage_amount += u;
+            row.purchase_amount += p;
+            row.subscription_amount += s;
+            row.refund_amount += r;
+            row.total += t;
+            continue;
+        }
+        last = Some((account, currency));
+        rows.push(InvoiceRow {
             account_id: account.to_string(),
             currency: currency.to_string(),
             usage_amount: u,
@@ -382,8 +418,9 @@ pub fn invoices<'a>(lines: impl IntoIterator<Item = &'a InvoiceLine>) -> Vec<Inv
             subscription_amount: s,
             refund_amount: r,
             total: t,
-        })
-        .collect()
+        });
+    }
+    rows
 }
 
 /// `reckon run`: the whole month, written atomically.
@@ -736,4 +773,74 @@ pub fn tables(m: &Month, offset: i32) -> Vec<Table<'_>> {
         ],
     };
     vec![invoices, ledger, exceptions]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(account: &str, currency: &str, charge_type: &str, amount: &str) -> InvoiceLine {
+        InvoiceLine {
+            account_id: account.into(),
+            item: "x".into(),
+            charge_type: charge_type.into(),
+            cycle_start: 0,
+            usage_quantity: Decimal::ZERO,
+            free_quantity: Decimal::ZERO,
+            campaign_quantity: Decimal::ZERO,
+            prepaid_quantity: Decimal::ZERO,
+            postpaid_quantity: Decimal::ZERO,
+            tier: None,
+            unit_price: None,
+            amount: amount.parse().unwrap(),
+            currency: currency.into(),
+            packages: String::new(),
+            region: None,
+            resolution: None,
+            subscription_quantity: Decimal::ZERO,
+            refused_quantity: Decimal::ZERO,
+            events: 1,
+            reference: None,
+        }
+    }
+
+    #[test]
+    fn the_months_invoices_by_parts_are_the_invoices_of_all_its_lines() {
+        // Accounts out of order, two currencies, every charge type, and
+        // one account and currency split over two parts.
+        let parts = vec![
+            vec![
+                line("b", "USD", "usage", "1.25"),
+                line("b", "CNY", "purchase", "100"),
+                line("b", "USD", "refund", "-0.5"),
+            ],
+            vec![
+                line("a", "CNY", "subscription", "30.10"),
+                line("a", "CNY", "usage", "0.01"),
+            ],
+            vec![
+                line("b", "USD", "usage", "2.5"),
+                line("c", "USD", "other", "7"),
+            ],
+        ];
+        let mut lines = Lines::default();
+        for p in parts {
+            lines.push(p);
+        }
+        let by_parts = month_invoices(&lines);
+        assert_eq!(by_parts, invoices(lines.iter()));
+        let keys: Vec<(&str, &str)> = by_parts
+            .iter()
+            .map(|r| (r.account_id.as_str(), r.currency.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("a", "CNY"), ("b", "CNY"), ("b", "USD"), ("c", "USD")]
+        );
+        let b_usd = &by_parts[2];
+        assert_eq!(b_usd.usage_amount, "3.75".parse::<Decimal>().unwrap());
+        assert_eq!(b_usd.refund_amount, "-0.5".parse::<Decimal>().unwrap());
+        assert_eq!(b_usd.total, "3.25".parse::<Decimal>().unwrap());
+        assert_eq!(by_parts[3].refund_amount, Decimal::from(7));
+    }
 }
