@@ -366,7 +366,7 @@ pub fn month_invoices(lines: &Lines) -> Vec<InvoiceRow> {
         lines
             .parts()
             .par_iter()
-            .flat_map_iter(|part| invoice_sums(part))
+            .flat_map_iter(invoice_sums)
             .collect(),
     )
 }
