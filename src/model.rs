@@ -112,8 +112,8 @@ pub struct Bucket {
     pub first_row: Option<i64>,
 }
 
-/// `invoice_lines` row.
-#[derive(Debug, Clone, PartialEq)]
+/// `invoice_lines` row (the default: empty texts, zero quantities and amount).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InvoiceLine {
     pub account_id: String,
     pub item: String,
@@ -266,26 +266,9 @@ mod tests {
 
     fn line(n: u64) -> InvoiceLine {
         InvoiceLine {
-            account_id: String::new(),
-            item: String::new(),
             charge_type: "usage".into(),
-            cycle_start: 0,
-            usage_quantity: Decimal::ZERO,
-            free_quantity: Decimal::ZERO,
-            campaign_quantity: Decimal::ZERO,
-            prepaid_quantity: Decimal::ZERO,
-            postpaid_quantity: Decimal::ZERO,
-            tier: None,
-            unit_price: None,
-            amount: Decimal::ZERO,
-            currency: String::new(),
-            packages: String::new(),
-            region: None,
-            resolution: None,
-            subscription_quantity: Decimal::ZERO,
-            refused_quantity: Decimal::ZERO,
             events: n,
-            reference: None,
+            ..InvoiceLine::default()
         }
     }
 

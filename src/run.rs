@@ -784,23 +784,10 @@ mod tests {
             account_id: account.into(),
             item: "x".into(),
             charge_type: charge_type.into(),
-            cycle_start: 0,
-            usage_quantity: Decimal::ZERO,
-            free_quantity: Decimal::ZERO,
-            campaign_quantity: Decimal::ZERO,
-            prepaid_quantity: Decimal::ZERO,
-            postpaid_quantity: Decimal::ZERO,
-            tier: None,
-            unit_price: None,
             amount: amount.parse().unwrap(),
             currency: currency.into(),
-            packages: String::new(),
-            region: None,
-            resolution: None,
-            subscription_quantity: Decimal::ZERO,
-            refused_quantity: Decimal::ZERO,
             events: 1,
-            reference: None,
+            ..InvoiceLine::default()
         }
     }
 
