@@ -1109,6 +1109,7 @@ impl Shape {
 
 /// `d` as text with exactly `scale` digits after the point (`scale` at
 /// least the digits `d` needs); zero without a sign.
+#[cfg(test)]
 fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
     push_scaled(buf, mantissa_at(d, scale), scale);
 }
@@ -1118,6 +1119,16 @@ fn push_dec(buf: &mut Vec<u8>, d: Decimal, scale: u32) {
 /// more, and the export does this twice for every decimal cell).
 fn mantissa_at(d: Decimal, scale: u32) -> i128 {
     scaled_up(d, scale).unwrap_or_else(|| at_scale(d, scale).mantissa())
+}
+
+/// The mantissa of `d` at `scale`, or `None` when `d` needs more digits
+/// (it would be rounded).
+fn fitted(d: Decimal, scale: u32) -> Option<i128> {
+    scaled_up(d, scale).or_else(|| {
+        let mut x = d;
+        x.rescale(scale);
+        (x == d && x.scale() == scale).then(|| x.mantissa())
+    })
 }
 
 /// The digits after the point `d` needs: `d.normalize().scale()` without
@@ -1137,7 +1148,7 @@ fn digits_needed(d: Decimal) -> u32 {
     }
 }
 
-/// `d` at `scale`, which the first pass chose to hold every value exactly:
+/// `d` at `scale`, which its row's CSV record was checked to fit ([`csv_row`]):
 /// a value it did not see would be rounded, so that stops the export.
 fn at_scale(d: Decimal, scale: u32) -> Decimal {
     let mut x = d;
@@ -1149,8 +1160,10 @@ fn at_scale(d: Decimal, scale: u32) -> Decimal {
     x
 }
 
-/// One CSV record of `r`, with its line end.
-fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>) {
+/// One CSV record of `r`, with its line end; whether every decimal fits
+/// its column's scale (a record that does not is not to be written).
+fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>) -> bool {
+    let mut fits = true;
     for (k, ((_, get), &scale)) in cols.iter().zip(scales).enumerate() {
         if k > 0 {
             buf.push(b',');
@@ -1159,7 +1172,10 @@ fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>
             Get::Str(f) => push_text(buf, f(r)),
             Get::Dec(_, f) => {
                 if let Some(d) = f(r) {
-                    push_dec(buf, d, scale);
+                    match fitted(d, scale) {
+                        Some(m) => push_scaled(buf, m, scale),
+                        None => fits = false,
+                    }
                 }
             }
             Get::Time(f) => push_utc(buf, f(r)),
@@ -1167,6 +1183,7 @@ fn csv_row(cols: &[(&str, Get)], scales: &[u32], r: &FocusRow, buf: &mut Vec<u8>
         }
     }
     buf.push(b'\n');
+    fits
 }
 
 /// `rows` as a frame typed for Parquet (Decimal(38, scale), Datetime(µs,
@@ -1240,23 +1257,169 @@ const ROWS_PER_LINE_ROOM: usize = 2;
 
 /// Write `focus.parquet` and `focus.csv` into `dir`.
 ///
-/// Memory stays bounded whatever the month's size: a first pass over the
-/// lines counts the rows and finds each decimal column's scale (it depends on
-/// every value), then the rows are made again [`LINES_PER_CHUNK`] lines at a
-/// time: each task turns its run of lines into rows, their CSV text and a
-/// typed frame while the rows are in cache, and the results are appended to
-/// the CSV and fed to the Parquet writer in line order (while the next run
-/// of lines is made), which writes each row group as soon as it is
-/// complete. The files are byte for byte those of writing the whole
-/// month's frame at once.
+/// Each decimal column is written at the least scale that holds all its
+/// values, which depends on every value; memory stays bounded whatever the
+/// month's size, so the rows are made [`LINES_PER_CHUNK`] lines at a time
+/// and never held all at once. The scales are taken from the rows of one
+/// line of each kind ([`likely_shape`]: a few thousand lines, where a pass
+/// over all the rows cost a sixth of the export), and every value written
+/// is checked to fit its column's scale. Should one not fit, the scales are
+/// found again over every row ([`exact_shape`]) and the files written
+/// again: the same files either way.
+///
+/// Each task turns its run of lines into rows, their CSV text and a typed
+/// frame while the rows are in cache, and the results are appended to the
+/// CSV and fed to the Parquet writer in line order (while the next run of
+/// lines is made), which writes each row group of 262,144 rows as soon as
+/// it is complete.
 pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Period) -> Result<()> {
+    write_focus_guessing(dir, month, catalog, period, likely_shape)
+}
+
+/// [`write_focus_to`] with the scales first tried taken from `guess`
+/// (which returns them with the number of lines it looked at).
+fn write_focus_guessing(
+    dir: &Path,
+    month: &Month,
+    catalog: &Catalog,
+    period: &Period,
+    guess: impl FnOnce(&Month, &Lines<'_>, &[(&str, Get)]) -> (Shape, usize),
+) -> Result<()> {
     let lines = Lines::new(month, catalog, period);
     let cols = columns();
-    let n = month.lines.len();
     let t0 = std::time::Instant::now();
-    let (mut made_s, mut write_s) = (0.0, 0.0);
+    let (guess, kinds) = guess(month, &lines, &cols);
+    let mut scales_s = t0.elapsed().as_secs_f64();
+    let (written, refit) = match write_rows(dir, month, &lines, &cols, &guess.scales(&cols))? {
+        Some(w) => (w, false),
+        None => {
+            let t = std::time::Instant::now();
+            let exact = exact_shape(month, &lines, &cols);
+            scales_s += t.elapsed().as_secs_f64();
+            let w = write_rows(dir, month, &lines, &cols, &exact.scales(&cols))?.ok_or_else(
+                || {
+                    crate::error::Error::Output {
+                        path: dir.join("focus.csv"),
+                        message: "a FOCUS value does not fit the scale found over every value"
+                            .into(),
+                    }
+                },
+            )?;
+            (w, true)
+        }
+    };
+    tracing::info!(
+        rows = written.rows,
+        kinds,
+        scales_s,
+        made_s = written.made_s,
+        write_s = written.write_s,
+        refit,
+        "focus: scales found (from one line of each kind; again over every row if refit); rows, CSV text and frames made; files written"
+    );
+    Ok(())
+}
+
+/// What [`write_rows`] wrote.
+struct Written {
+    rows: usize,
+    made_s: f64,
+    write_s: f64,
+}
+
+/// Each column's digits over the rows of one line of each kind: lines of
+/// the same charge type, item, region, resolution, tier and currency whose
+/// quantities, price, amount and postpaid list cost need the same digits,
+/// and which draw packages or not, make rows of the same digits nearly
+/// always (a package's amortised share is rounded to [`AMORTISED_SCALE`];
+/// graduated tiers' slices are the exception). Costs carry the minor unit
+/// of every currency of the month. Never more than the digits the rows need
+/// ([`exact_shape`]): every digit counted is a written row's, so a value
+/// that does not fit is found while writing.
+fn likely_shape(month: &Month, lines: &Lines<'_>, cols: &[(&str, Get)]) -> (Shape, usize) {
+    type Kind<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+        [u8; 10],
+        bool,
+    );
+    fn kind(l: &InvoiceLine) -> Kind<'_> {
+        let digits = |d: Decimal| digits_needed(d) as u8;
+        (
+            &l.charge_type,
+            &l.item,
+            l.region.as_deref(),
+            l.resolution.as_deref(),
+            l.tier.as_deref(),
+            &l.currency,
+            [
+                digits(l.usage_quantity),
+                digits(l.free_quantity),
+                digits(l.campaign_quantity),
+                digits(l.prepaid_quantity),
+                digits(l.postpaid_quantity),
+                digits(l.subscription_quantity),
+                digits(l.refused_quantity),
+                l.unit_price.map_or(0, digits),
+                digits(l.amount),
+                // The list cost of the postpaid part.
+                l.unit_price
+                    .and_then(|p| p.checked_mul(l.postpaid_quantity))
+                    .map_or(0, digits),
+            ],
+            l.packages.is_empty(),
+        )
+    }
+    let n = month.lines.len();
     let pieces: Vec<usize> = (0..n).step_by(LINES_PER_PIECE).collect();
-    let shape = pieces
+    // The first line of each kind, by index (the same whatever the threads).
+    let first: PlHashMap<Kind, usize> = pieces
+        .into_par_iter()
+        .fold(PlHashMap::default, |mut seen: PlHashMap<Kind, usize>, from| {
+            for (i, l) in month.lines.range(from..from + LINES_PER_PIECE) {
+                seen.entry(kind(l)).or_insert(i);
+            }
+            seen
+        })
+        .reduce(PlHashMap::default, |mut a, b| {
+            for (k, i) in b {
+                let at = a.entry(k).or_insert(i);
+                *at = (*at).min(i);
+            }
+            a
+        });
+    let mut chosen: Vec<usize> = first.into_values().collect();
+    chosen.sort_unstable();
+    let kinds = chosen.len();
+    let mut shape = Shape::new(cols.len());
+    let mut rows = Vec::new();
+    for i in chosen {
+        rows.clear();
+        if let Some((i, l)) = month.lines.range(i..i + 1).next() {
+            lines.rows(i, l, None, false, &mut rows);
+        }
+        shape.add(cols, &rows);
+    }
+    // Every currency of the month, not only the chosen lines'.
+    let mut last: Option<&str> = None;
+    for l in month.lines.iter() {
+        if last != Some(l.currency.as_str()) {
+            let minor = catalog::minor_units(&l.currency).unwrap_or(2);
+            shape.minor = Some(shape.minor.map_or(minor, |m| m.max(minor)));
+            last = Some(&l.currency);
+        }
+    }
+    (shape, kinds)
+}
+
+/// Each column's digits over every row of the month (made without text).
+fn exact_shape(month: &Month, lines: &Lines<'_>, cols: &[(&str, Get)]) -> Shape {
+    let pieces: Vec<usize> = (0..month.lines.len()).step_by(LINES_PER_PIECE).collect();
+    pieces
         .into_par_iter()
         .fold(
             || (Shape::new(cols.len()), Vec::new()),
@@ -1264,23 +1427,37 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
                 for (i, l) in month.lines.range(from..from + LINES_PER_PIECE) {
                     rows.clear();
                     lines.rows(i, l, None, false, &mut rows);
-                    shape.add(&cols, &rows);
+                    shape.add(cols, &rows);
                 }
                 (shape, rows)
             },
         )
         .map(|(shape, _)| shape)
-        .reduce(|| Shape::new(cols.len()), Shape::merge);
-    let scales = shape.scales(&cols);
-    let scales_s = t0.elapsed().as_secs_f64();
+        .reduce(|| Shape::new(cols.len()), Shape::merge)
+}
 
-    let schema = typed_frame(&cols, &scales, &[])?.schema().clone();
-    let mut parquet = ParquetGroups::create(&dir.join("focus.parquet"), &schema, shape.rows)?;
+/// Write both files with each decimal column at its scale in `scales`;
+/// `None` (the files half written, to be written again) as soon as a value
+/// needs more digits than its column's scale.
+fn write_rows(
+    dir: &Path,
+    month: &Month,
+    lines: &Lines<'_>,
+    cols: &[(&'static str, Get)],
+    scales: &[u32],
+) -> Result<Option<Written>> {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let n = month.lines.len();
+    let schema = typed_frame(cols, scales, &[])?.schema().clone();
+    let mut parquet = ParquetGroups::create_open(&dir.join("focus.parquet"), &schema)?;
     let mut csv = CsvFile::create(&dir.join("focus.csv"))?;
     let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
     csv.header(&names)?;
+    let misfit = AtomicBool::new(false);
+    let (mut rows_written, mut made_s, mut write_s) = (0, 0.0, 0.0);
     // Runs of lines, in line order, each made into rows, then CSV text and
     // a typed frame while its rows are in cache; with the seconds it took.
+    // A task whose values do not all fit makes nothing more.
     type Made = (Vec<(Vec<u8>, DataFrame)>, f64);
     let make = |start: usize| -> Result<Made> {
         let end = (start + LINES_PER_CHUNK).min(n);
@@ -1288,7 +1465,7 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
         let pieces: Vec<usize> = (start..end).step_by(LINES_PER_PIECE).collect();
         let made = pieces
             .into_par_iter()
-            .map(|from| -> Result<(Vec<u8>, DataFrame)> {
+            .map(|from| -> Result<Option<(Vec<u8>, DataFrame)>> {
                 // Room for the piece's rows up front: a row is a few hundred
                 // bytes, and a growing vector copies all of them each time.
                 let mut rows = Vec::with_capacity(ROWS_PER_LINE_ROOM * LINES_PER_PIECE);
@@ -1298,13 +1475,18 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
                 // A record is about 560 bytes (10M month): room for 768 each
                 // so the text is not copied to a larger buffer half way.
                 let mut buf = Vec::with_capacity(rows.len() * 768);
+                let mut fits = true;
                 for r in &rows {
-                    csv_row(&cols, &scales, r, &mut buf);
+                    fits &= csv_row(cols, scales, r, &mut buf);
                 }
-                Ok((buf, typed_frame(&cols, &scales, &rows)?))
+                if !fits {
+                    misfit.store(true, Relaxed);
+                    return Ok(None);
+                }
+                Ok(Some((buf, typed_frame(cols, scales, &rows)?)))
             })
-            .collect::<Result<_>>()?;
-        Ok((made, t.elapsed().as_secs_f64()))
+            .collect::<Result<Option<_>>>()?;
+        Ok((made.unwrap_or_default(), t.elapsed().as_secs_f64()))
     };
     // Each chunk is written (in order; the Parquet writer encodes a row
     // group's columns in parallel once the group is complete) while the
@@ -1312,11 +1494,20 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
     // the other core sat idle through a sixth of the export without this.
     let mut starts = (0..n).step_by(LINES_PER_CHUNK);
     overlapped(
-        || starts.next().map(make),
+        || {
+            if misfit.load(Relaxed) {
+                return None;
+            }
+            starts.next().map(make)
+        },
         |(made, secs)| {
             made_s += secs;
+            if misfit.load(Relaxed) {
+                return Ok(());
+            }
             let t = std::time::Instant::now();
             for (text, frame) in made {
+                rows_written += frame.height();
                 csv.write_all(&text)?;
                 parquet.push(frame)?;
             }
@@ -1324,16 +1515,17 @@ pub fn write_focus_to(dir: &Path, month: &Month, catalog: &Catalog, period: &Per
             Ok(())
         },
     )?;
+    if misfit.load(Relaxed) {
+        tracing::info!("focus: a value needs more digits than its column's scale; finding the scales over every row");
+        return Ok(None);
+    }
     parquet.finish()?;
     csv.finish()?;
-    tracing::info!(
-        rows = shape.rows,
-        scales_s,
+    Ok(Some(Written {
+        rows: rows_written,
         made_s,
         write_s,
-        "focus: scales found; rows, CSV text and frames made; files written"
-    );
-    Ok(())
+    }))
 }
 
 #[cfg(test)]
@@ -1419,6 +1611,93 @@ mod tests {
             ..other
         };
         assert_eq!(lines.tier_label(&bounded), "[1.5,2000)");
+    }
+
+    /// 70,000 usage lines of an item the catalog does not list (one plain
+    /// row each): quantities and amounts of 0 to 3 decimals, and one line
+    /// near the end whose amount needs 5.
+    fn plain_month(period: &Period) -> Month {
+        let lines: Vec<InvoiceLine> = (0..70_000i64)
+            .map(|i| {
+                let q = Decimal::new(i % 977 + 1, (i % 4) as u32);
+                InvoiceLine {
+                    account_id: format!("acct-{:05}", i / 7),
+                    item: "tencent.unlisted".into(),
+                    charge_type: "usage".into(),
+                    cycle_start: period.start(),
+                    usage_quantity: q,
+                    postpaid_quantity: q,
+                    unit_price: Some(Decimal::new(125, 3)),
+                    amount: if i == 69_000 {
+                        Decimal::new(123_456_789, 5)
+                    } else {
+                        Decimal::new(i % 1000, 2)
+                    },
+                    currency: "USD".into(),
+                    ..InvoiceLine::default()
+                }
+            })
+            .collect();
+        Month {
+            lines: lines.into(),
+            invoices: Vec::new(),
+            ledger: Vec::new(),
+            exceptions: Vec::new(),
+        }
+    }
+
+    /// The scales come from one line of each kind and hold every value; when
+    /// a value needs more digits than the scales first tried (here those of
+    /// the first 1,000 lines: the line that needs 5 is in the second chunk,
+    /// after a whole chunk was written), the files are written again at the
+    /// scales of every row: byte for byte the files of the first way.
+    #[test]
+    fn a_value_past_the_scales_tried_has_the_files_written_again_the_same() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/catalog");
+        let cat = crate::catalog_load::load(&dir).expect("the shipped catalog loads");
+        let period = Period::parse("2026-10", crate::run::catalog_offset(&cat).unwrap()).unwrap();
+        let month = plain_month(&period);
+        let lines = Lines::new(&month, &cat, &period);
+        let cols = columns();
+        let (likely, kinds) = likely_shape(&month, &lines, &cols);
+        let exact = exact_shape(&month, &lines, &cols);
+        assert!(kinds < 200, "{kinds} kinds");
+        // Never more digits than the rows need; here, all of them.
+        for (l, e) in likely.digits.iter().zip(&exact.digits) {
+            assert!(l <= e);
+        }
+        assert_eq!(likely.scales(&cols), exact.scales(&cols));
+        let billed = cols.iter().position(|(n, _)| *n == "BilledCost").unwrap();
+        assert_eq!(exact.scales(&cols)[billed], 5);
+
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write_focus_to(a.path(), &month, &cat, &period).unwrap();
+        let mut tried = false;
+        write_focus_guessing(b.path(), &month, &cat, &period, |m, l, c| {
+            tried = true;
+            let first = Month {
+                lines: m.lines.range(0..1000).map(|(_, x)| x.clone()).collect::<Vec<_>>().into(),
+                invoices: Vec::new(),
+                ledger: Vec::new(),
+                exceptions: Vec::new(),
+            };
+            let shape = exact_shape(&first, l, c);
+            assert!(shape.scales(c)[billed] < 5);
+            (shape, 1000)
+        })
+        .unwrap();
+        assert!(tried);
+        for f in ["focus.csv", "focus.parquet"] {
+            let (x, y) = (
+                std::fs::read(a.path().join(f)).unwrap(),
+                std::fs::read(b.path().join(f)).unwrap(),
+            );
+            assert!(x == y, "{f}: {} bytes against {}", y.len(), x.len());
+        }
+        let csv = std::fs::read_to_string(a.path().join("focus.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 70_001);
+        assert!(csv.contains(",1234.56789,"), "the long amount, whole");
+        assert!(csv.contains(",9.99000,"), "every amount at 5 digits");
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod catalog_load;
 pub mod cli;
 pub mod direct;
+pub mod discard;
 pub mod engine;
 pub mod error;
 pub mod faults;

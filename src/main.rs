@@ -44,6 +44,9 @@ fn main() {
         // is started; mimalloc reads it at each purge.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
+    // The process exits when the command returns: what a run holds at its
+    // end is left to the exit rather than freed piece by piece.
+    reckon::discard::leave_to_exit();
     std::process::exit(reckon::cli::main());
 }
 

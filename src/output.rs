@@ -512,13 +512,15 @@ fn out_err(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
+/// polars' default rows per row group.
+const ROW_GROUP: usize = 512 * 512;
+
 /// Rows per row group: what polars' `ParquetWriter::finish` makes of a
 /// single-chunk frame of `height` rows (its default row group size is 512²;
 /// a taller frame is cut into `height / 512²` groups of equal size, the last
 /// taking the remainder). Writing the groups one at a time with these sizes
 /// gives the same file as writing the whole frame at once.
 pub fn row_groups(height: usize) -> Vec<usize> {
-    const ROW_GROUP: usize = 512 * 512;
     if height == 0 {
         return Vec::new();
     }
@@ -547,6 +549,9 @@ pub struct ParquetGroups {
     file: DirectFile,
     encoder: ColumnEncoder,
     sizes: VecDeque<usize>,
+    /// Rows not announced ([`ParquetGroups::create_open`]): groups of
+    /// [`ROW_GROUP`] rows, the last one the rest.
+    open: bool,
     pending: Vec<DataFrame>,
     pending_rows: usize,
 }
@@ -752,16 +757,28 @@ impl ParquetGroups {
             file,
             encoder: ColumnEncoder::new(schema, compression, statistics)?,
             sizes: row_groups(height).into(),
+            open: false,
             pending: Vec::new(),
             pending_rows: 0,
         })
     }
 
+    /// Create `path` for rows of `schema` whose count is not known until
+    /// the last is pushed: row groups of polars' default size (262,144
+    /// rows), the last holding the rest.
+    pub fn create_open(path: &Path, schema: &Schema) -> Result<ParquetGroups> {
+        let mut w = ParquetGroups::create(path, schema, 0)?;
+        w.open = true;
+        Ok(w)
+    }
+
     /// Add the next rows.
     pub fn push(&mut self, mut df: DataFrame) -> Result<()> {
         while df.height() > 0 {
-            let Some(&size) = self.sizes.front() else {
-                return Err(self.err("more rows than announced"));
+            let size = match self.sizes.front() {
+                Some(&size) => size,
+                None if self.open => ROW_GROUP,
+                None => return Err(self.err("more rows than announced")),
             };
             let need = size - self.pending_rows;
             if df.height() < need {
@@ -771,23 +788,33 @@ impl ParquetGroups {
             }
             let (head, tail) = df.split_at(need as i64);
             self.pending.push(head);
-            let mut parts = self.pending.drain(..);
-            let mut group = parts.next().expect("the head at least");
-            for p in parts {
-                group.vstack_mut(&p)?;
-            }
-            let pages = self.encoder.encode(&group)?;
-            self.writer.write_row_group(group.height() as u64, &pages)?;
+            self.write_pending()?;
             self.sizes.pop_front();
-            self.pending_rows = 0;
             df = tail;
         }
         Ok(())
     }
 
+    /// Write the pending frames as one row group.
+    fn write_pending(&mut self) -> Result<()> {
+        let mut parts = self.pending.drain(..);
+        let Some(mut group) = parts.next() else {
+            return Ok(());
+        };
+        for p in parts {
+            group.vstack_mut(&p)?;
+        }
+        let pages = self.encoder.encode(&group)?;
+        self.writer.write_row_group(group.height() as u64, &pages)?;
+        self.pending_rows = 0;
+        Ok(())
+    }
+
     /// Write the footer; every announced row must have been pushed.
-    pub fn finish(self) -> Result<()> {
-        if !self.sizes.is_empty() {
+    pub fn finish(mut self) -> Result<()> {
+        if self.open {
+            self.write_pending()?;
+        } else if !self.sizes.is_empty() {
             return Err(self.err("fewer rows than announced"));
         }
         self.writer.finish()?;
@@ -1216,6 +1243,36 @@ mod tests {
         w.finish().unwrap();
         let (a, b) = (fs::read(&theirs).unwrap(), fs::read(&ours).unwrap());
         assert!(a == b, "{} bytes against polars' {}", b.len(), a.len());
+    }
+
+    #[test]
+    fn open_parquet_groups_are_of_polars_default_size_the_rest_last() {
+        let n = 2 * ROW_GROUP + 5;
+        let df = DataFrame::new(
+            n,
+            vec![Int64Chunked::from_iter_values("n".into(), 0..n as i64).into_column()],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("open.parquet");
+        let mut w = ParquetGroups::create_open(&path, df.schema()).unwrap();
+        let mut at = 0;
+        for len in [7, ROW_GROUP, ROW_GROUP - 10, 8] {
+            w.push(df.slice(at as i64, len)).unwrap();
+            at += len;
+        }
+        assert_eq!(at, n);
+        w.finish().unwrap();
+        let meta = polars_parquet::read::read_metadata(&mut File::open(&path).unwrap()).unwrap();
+        let sizes: Vec<usize> = meta.row_groups.iter().map(|g| g.num_rows()).collect();
+        assert_eq!(sizes, vec![ROW_GROUP, ROW_GROUP, 5]);
+        let back = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
+        assert!(back.equals(&df));
+        // No rows: the schema and no row group.
+        let w = ParquetGroups::create_open(&path, df.schema()).unwrap();
+        w.finish().unwrap();
+        let back = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
+        assert_eq!((back.height(), back.schema()), (0, df.schema()));
     }
 
     #[test]

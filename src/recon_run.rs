@@ -65,7 +65,7 @@ pub fn reconcile_into(
         write_s = t.elapsed().as_secs_f64(),
         "reconcile: statement read, compared, written"
     );
-    statement.drop_lines();
+    crate::discard::discard_with(statement, crate::recon_model::Statement::drop_lines);
     Ok(summary)
 }
 

@@ -523,9 +523,10 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
                 &opts.statement_map,
                 &opts.tolerance,
             );
-            // Millions of small strings: freed on both cores.
+            // Millions of small strings: freed on both cores, or left to
+            // the process's exit (`discard`).
             drop(refs);
-            ours.into_par_iter().for_each(drop);
+            crate::discard::discard_with(ours, |o| o.into_par_iter().for_each(drop));
             summary
         })?),
         None => None,
@@ -571,14 +572,27 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         "manifest.json",
         &(serde_json::to_string_pretty(&manifest).expect("json") + "\n"),
     )?;
+    // What is left of the month is plain data: freed, or left to the
+    // process's exit (`discard`), while the previous outputs are removed.
+    let Month {
+        lines,
+        invoices,
+        ledger,
+        exceptions: exception_rows,
+    } = month;
+    crate::discard::discard((lines, ledger, exception_rows));
+    let Ingested {
+        packages, stats, ..
+    } = ing;
+    crate::discard::discard(packages);
     let out = staging.commit()?;
     Ok(Summary {
         out,
         period: period.label(),
-        invoices: month.invoices,
+        invoices,
         totals,
         exceptions,
-        stats: ing.stats,
+        stats,
         recon,
     })
 }
