@@ -32,7 +32,7 @@ const ALIGN: usize = 4096;
 const BUFFER: usize = 8 << 20;
 /// Full buffers waiting for the file's writer thread beyond the one it is
 /// writing: a file holds at most this + 2 buffers.
-const QUEUED: usize = 1;
+const QUEUED: usize = 5;
 
 /// A file being written, by one or more handles (clones share it: the
 /// Parquet writer owns one, the caller keeps one to finish the file).

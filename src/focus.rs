@@ -1296,15 +1296,14 @@ fn write_focus_guessing(
             let t = std::time::Instant::now();
             let exact = exact_shape(month, &lines, &cols);
             scales_s += t.elapsed().as_secs_f64();
-            let w = write_rows(dir, month, &lines, &cols, &exact.scales(&cols))?.ok_or_else(
-                || {
+            let w =
+                write_rows(dir, month, &lines, &cols, &exact.scales(&cols))?.ok_or_else(|| {
                     crate::error::Error::Output {
                         path: dir.join("focus.csv"),
                         message: "a FOCUS value does not fit the scale found over every value"
                             .into(),
                     }
-                },
-            )?;
+                })?;
             (w, true)
         }
     };
@@ -1379,12 +1378,15 @@ fn likely_shape(month: &Month, lines: &Lines<'_>, cols: &[(&str, Get)]) -> (Shap
     // The first line of each kind, by index (the same whatever the threads).
     let first: PlHashMap<Kind, usize> = pieces
         .into_par_iter()
-        .fold(PlHashMap::default, |mut seen: PlHashMap<Kind, usize>, from| {
-            for (i, l) in month.lines.range(from..from + LINES_PER_PIECE) {
-                seen.entry(kind(l)).or_insert(i);
-            }
-            seen
-        })
+        .fold(
+            PlHashMap::default,
+            |mut seen: PlHashMap<Kind, usize>, from| {
+                for (i, l) in month.lines.range(from..from + LINES_PER_PIECE) {
+                    seen.entry(kind(l)).or_insert(i);
+                }
+                seen
+            },
+        )
         .reduce(PlHashMap::default, |mut a, b| {
             for (k, i) in b {
                 let at = a.entry(k).or_insert(i);
@@ -1676,7 +1678,12 @@ mod tests {
         write_focus_guessing(b.path(), &month, &cat, &period, |m, l, c| {
             tried = true;
             let first = Month {
-                lines: m.lines.range(0..1000).map(|(_, x)| x.clone()).collect::<Vec<_>>().into(),
+                lines: m
+                    .lines
+                    .range(0..1000)
+                    .map(|(_, x)| x.clone())
+                    .collect::<Vec<_>>()
+                    .into(),
                 invoices: Vec::new(),
                 ledger: Vec::new(),
                 exceptions: Vec::new(),

@@ -1266,12 +1266,16 @@ mod tests {
         let meta = polars_parquet::read::read_metadata(&mut File::open(&path).unwrap()).unwrap();
         let sizes: Vec<usize> = meta.row_groups.iter().map(|g| g.num_rows()).collect();
         assert_eq!(sizes, vec![ROW_GROUP, ROW_GROUP, 5]);
-        let back = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
+        let back = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
         assert!(back.equals(&df));
         // No rows: the schema and no row group.
         let w = ParquetGroups::create_open(&path, df.schema()).unwrap();
         w.finish().unwrap();
-        let back = ParquetReader::new(File::open(&path).unwrap()).finish().unwrap();
+        let back = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
         assert_eq!((back.height(), back.schema()), (0, df.schema()));
     }
 
