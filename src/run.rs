@@ -572,8 +572,8 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
         "manifest.json",
         &(serde_json::to_string_pretty(&manifest).expect("json") + "\n"),
     )?;
-    // What is left of the month is plain data: freed, or left to the
-    // process's exit (`discard`), while the previous outputs are removed.
+    // What is left of the month is plain data: freed here, or left to the
+    // process's exit (`discard`).
     let Month {
         lines,
         invoices,
