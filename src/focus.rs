@@ -332,7 +332,7 @@ struct Base<'r> {
     service: &'r str,
     period: &'r Period,
     /// Fill the text columns; without, only the numbers and the currency
-    /// (what the export's first pass needs) are made.
+    /// (what finding the export's scales needs) are made.
     text: bool,
 }
 
@@ -556,8 +556,9 @@ pub fn focus_rows(
 }
 
 /// The rows of [`focus_rows`] with only their numbers and currency filled
-/// (every text column empty): what the export's first pass reads to learn
-/// the row count and each decimal column's scale, at a fraction of the cost.
+/// (every text column empty): what the export reads to learn each decimal
+/// column's scale (one line of each kind, or every line when a value does
+/// not fit the scales so found), at a fraction of the cost.
 pub fn focus_numbers(month: &Month, cat: &Catalog, period: &Period) -> Vec<FocusRow<'static>> {
     rows_of(month, cat, period, None, false)
 }

@@ -658,8 +658,8 @@ fn provider_filter_keeps_one_vendor() {
     assert_eq!(df.height(), alibaba.len());
 }
 
-/// The export's first pass makes rows without their text: it must see the
-/// same rows with the same numbers, or the scales it picks would not fit.
+/// The export finds its scales from rows made without their text: they
+/// must have the numbers of the written rows, or the scales would not fit.
 #[test]
 fn first_pass_rows_have_the_numbers_of_the_written_rows() {
     let m = month();
