@@ -1286,6 +1286,19 @@ fn text_of(column: Expr, dtype: Option<&DataType>) -> Expr {
     let raw = match dtype {
         None | Some(DataType::Null) => null_str(),
         Some(DataType::String) => column,
+        // polars' own text, made faster (a sixth of reading the small tables).
+        Some(DataType::Datetime(unit, Some(tz))) if tz.as_str() == "UTC" => {
+            let unit = *unit;
+            column.map(
+                move |c| Ok(crate::output::utc_column_text(&c, unit)?.into_column()),
+                |_, f| {
+                    Ok(polars::prelude::Field::new(
+                        f.name().clone(),
+                        DataType::String,
+                    ))
+                },
+            )
+        }
         Some(_) => column.cast(DataType::String),
     };
     raw.map(

@@ -1022,6 +1022,41 @@ pub fn push_time(buf: &mut Vec<u8>, t: Micros, offset: i32) {
     push_digits(buf, abs / 60 % 60, 2);
 }
 
+/// polars' text of a `Datetime(unit, "UTC")` column (its cast to String:
+/// `%F %T%.f%:z` with 3, 6 or 9 digits by unit, `2026-10-01
+/// 00:00:00.000000+00:00`), written by day counts instead of chrono's
+/// format string, which polars parses again for every value. polars' own
+/// cast for a column with an instant outside the years 1000 to 9999.
+pub(crate) fn utc_column_text(c: &Column, unit: TimeUnit) -> PolarsResult<StringChunked> {
+    let (per, width) = match unit {
+        TimeUnit::Milliseconds => (1_000, 3),
+        TimeUnit::Microseconds => (1_000_000, 6),
+        TimeUnit::Nanoseconds => (1_000_000_000, 9),
+    };
+    let mut fits = true;
+    let mut text = Vec::with_capacity(40);
+    let out = c
+        .datetime()?
+        .physical()
+        .apply_into_string_amortized(|v, s| {
+            text.clear();
+            if push_date_time(&mut text, v.div_euclid(per)) {
+                text[10] = b' ';
+                text.push(b'.');
+                push_digits(&mut text, v.rem_euclid(per) as u32, width);
+                text.extend_from_slice(b"+00:00");
+                s.push_str(std::str::from_utf8(&text).expect("ASCII"));
+            } else {
+                fits = false;
+            }
+        });
+    if fits {
+        Ok(out.with_name(c.name().clone()))
+    } else {
+        Ok(c.cast(&DataType::String)?.str()?.clone())
+    }
+}
+
 /// An instant in UTC to the second: `2026-10-01T00:00:00Z`.
 pub fn push_utc(buf: &mut Vec<u8>, t: Micros) {
     if !push_date_time(buf, t.div_euclid(1_000_000)) {
@@ -1243,6 +1278,58 @@ mod tests {
         w.finish().unwrap();
         let (a, b) = (fs::read(&theirs).unwrap(), fs::read(&ours).unwrap());
         assert!(a == b, "{} bytes against polars' {}", b.len(), a.len());
+    }
+
+    /// The text of UTC instants is polars' cast to String, for each unit,
+    /// before 1970, with and without fractions, and past the years the day
+    /// counts write (where polars' own cast is used).
+    #[test]
+    fn utc_instants_have_polars_text() {
+        for (unit, per) in [
+            (TimeUnit::Milliseconds, 1_000i64),
+            (TimeUnit::Microseconds, 1_000_000),
+            (TimeUnit::Nanoseconds, 1_000_000_000),
+        ] {
+            let mut x: i64 = 1_790_000_000_123_456_789 / (1_000_000_000 / per);
+            let mut values: Vec<Option<i64>> =
+                vec![Some(0), Some(-1), None, Some(per * 86_400 * 366)];
+            for k in 0..20_000i64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Years about 1000 to 9999 (seconds -3e10 to 2.5e11), or
+                // the years nanoseconds reach (1678 to 2261).
+                let secs = if per == 1_000_000_000 {
+                    x.rem_euclid(18_000_000_000) - 9_000_000_000
+                } else {
+                    x.rem_euclid(280_000_000_000) - 30_000_000_000
+                };
+                let frac = if k % 3 == 0 { 0 } else { x.rem_euclid(per) };
+                values.push(Some(secs * per + frac));
+            }
+            let column = |v: &[Option<i64>]| {
+                Int64Chunked::from_iter_options("t".into(), v.iter().copied())
+                    .into_datetime(unit, Some(TimeZone::UTC))
+                    .into_column()
+            };
+            let c = column(&values);
+            let ours = utc_column_text(&c, unit).unwrap();
+            let theirs = c.cast(&DataType::String).unwrap();
+            assert!(
+                ours.into_series()
+                    .equals_missing(theirs.as_materialized_series()),
+                "{unit:?}"
+            );
+            // An instant in the year 12000: polars' own cast, for the column.
+            if unit != TimeUnit::Nanoseconds {
+                let far = column(&[Some(0), Some(315_537_897_600 * per)]);
+                let ours = utc_column_text(&far, unit).unwrap();
+                let theirs = far.cast(&DataType::String).unwrap();
+                assert!(ours
+                    .into_series()
+                    .equals_missing(theirs.as_materialized_series()));
+            }
+        }
     }
 
     #[test]
