@@ -1041,11 +1041,11 @@ fn columns() -> Vec<(&'static str, Get)> {
     ]
 }
 
-/// What a pass over the rows learns before any is written: how many there
-/// are and, per column, the most digits after the point a value needs.
+/// What a look at rows learns before any is written: per column, the most
+/// digits after the point a value needs, and the largest minor unit of
+/// their currencies.
 #[derive(Debug, Clone)]
 struct Shape {
-    rows: usize,
     minor: Option<u32>,
     digits: Vec<u32>,
 }
@@ -1053,7 +1053,6 @@ struct Shape {
 impl Shape {
     fn new(width: usize) -> Shape {
         Shape {
-            rows: 0,
             minor: None,
             digits: vec![0; width],
         }
@@ -1078,11 +1077,9 @@ impl Shape {
                 }
             }
         }
-        self.rows += rows.len();
     }
 
     fn merge(mut self, other: Shape) -> Shape {
-        self.rows += other.rows;
         self.minor = match (self.minor, other.minor) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),

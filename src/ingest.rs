@@ -1291,25 +1291,20 @@ fn text_of(column: Expr, dtype: Option<&DataType>) -> Expr {
             let unit = *unit;
             column.map(
                 move |c| Ok(crate::output::utc_column_text(&c, unit)?.into_column()),
-                |_, f| {
-                    Ok(polars::prelude::Field::new(
-                        f.name().clone(),
-                        DataType::String,
-                    ))
-                },
+                text_field,
             )
         }
         Some(_) => column.cast(DataType::String),
     };
-    raw.map(
-        |c| Ok(stripped_text(c.str()?).into_column()),
-        |_, f| {
-            Ok(polars::prelude::Field::new(
-                f.name().clone(),
-                DataType::String,
-            ))
-        },
-    )
+    raw.map(|c| Ok(stripped_text(c.str()?).into_column()), text_field)
+}
+
+/// The field of a column made text by [`text_of`]: its name, as String.
+fn text_field(_: &Schema, f: &polars::prelude::Field) -> PolarsResult<polars::prelude::Field> {
+    Ok(polars::prelude::Field::new(
+        f.name().clone(),
+        DataType::String,
+    ))
 }
 
 /// `s` without leading and trailing whitespace (as `str::trim`, which is
