@@ -5,7 +5,9 @@
 //! (cycles differ between exports; monthly sums are what both must agree on).
 //! Vendor lines that repeat a line id are duplicates before anything else.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use smallvec::SmallVec;
 
 use polars::prelude::{PlHashMap, PlHashSet};
 use rayon::prelude::*;
@@ -228,15 +230,62 @@ struct Side<'a> {
     deducted: Option<Decimal>,
     billed: Option<Decimal>,
     refused: Decimal,
-    prices: BTreeSet<Decimal>,
+    /// The distinct unit prices, ascending (nearly always one: kept
+    /// inline, like the currencies).
+    prices: SmallSet<Decimal, 2>,
     amount: Decimal,
-    /// Borrowed from the lines.
-    currencies: BTreeSet<&'a str>,
+    /// Borrowed from the lines, ascending.
+    currencies: SmallSet<&'a str, 1>,
     /// Vendor line ids, borrowed from the statement.
     line_ids: Vec<&'a str>,
     lines: usize,
-    /// Amounts of the individual lines (purchases: one per package).
+    /// Amounts of the individual one-off lines (purchases: one per
+    /// package); not kept for usage, where nothing reads them.
     amounts: Vec<Decimal>,
+}
+
+/// A set of few values, ascending, without a heap allocation up to `N` of
+/// them: what a `BTreeSet` would hold (an equal value already in it is
+/// kept), for the millions of sides a large month compares.
+#[derive(Debug, Clone, PartialEq)]
+struct SmallSet<T, const N: usize>(SmallVec<[T; N]>)
+where
+    [T; N]: smallvec::Array<Item = T>;
+
+impl<T, const N: usize> Default for SmallSet<T, N>
+where
+    [T; N]: smallvec::Array<Item = T>,
+{
+    fn default() -> Self {
+        SmallSet(SmallVec::new())
+    }
+}
+
+impl<T: Ord + Copy, const N: usize> SmallSet<T, N>
+where
+    [T; N]: smallvec::Array<Item = T>,
+{
+    fn insert(&mut self, v: T) {
+        if let Err(at) = self.0.binary_search(&v) {
+            self.0.insert(at, v);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter()
+    }
+
+    fn first(&self) -> Option<T> {
+        self.0.first().copied()
+    }
 }
 
 fn add(x: &mut Option<Decimal>, v: Option<Decimal>) {
@@ -402,7 +451,9 @@ fn compare(
         s.amount += l.amount;
         s.currencies.insert(&l.currency);
         s.lines += 1;
-        s.amounts.push(l.amount);
+        if l.charge_type != "usage" {
+            s.amounts.push(l.amount);
+        }
     }
     let mut refused: PlHashMap<(&str, &str), Decimal> = PlHashMap::default();
     for e in exceptions {
@@ -421,34 +472,52 @@ fn compare(
         s.currencies.insert(&l.currency);
         s.line_ids.extend(l.line_id.as_deref());
         s.lines += 1;
-        s.amounts.push(l.amount);
+        if l.charge_type != "usage" {
+            s.amounts.push(l.amount);
+        }
     }
 
-    // Every key once: ours in the order met, then the vendor's own.
-    let keys = our.values.iter().map(|(k, _)| k).chain(
-        theirs
-            .values
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| our.get(k).is_none()),
-    );
-    for k in keys {
-        let key = Key {
+    // Every key once: ours in the order met, then the vendor's own. Each
+    // side's sums are at hand as the keys are walked; only the other side's
+    // are looked up (once per key).
+    let refused_at = |k: &K| {
+        if refused.is_empty() {
+            None
+        } else {
+            refused.get(&(k.0, k.1)).copied()
+        }
+    };
+    fn key<'k>(k: &K<'k>) -> Key<'k> {
+        Key {
             account_id: k.0,
             item: k.1,
             charge_type: k.2,
-        };
-        let refused_here = refused.get(&(k.0, k.1)).copied();
-        if let Some(d) = classify(
-            period,
-            &key,
-            our.get(k),
-            theirs.get(k),
-            refused_here,
-            tolerance,
-        ) {
-            out.push(d);
         }
+    }
+    let mut matched = vec![false; theirs.values.len()];
+    for (k, o) in &our.values {
+        let t = theirs.position(k).map(|i| {
+            matched[i] = true;
+            &theirs.values[i].1
+        });
+        out.extend(classify(
+            period,
+            &key(k),
+            Some(o),
+            t,
+            refused_at(k),
+            tolerance,
+        ));
+    }
+    for ((k, t), _) in theirs.values.iter().zip(&matched).filter(|(_, &m)| !m) {
+        out.extend(classify(
+            period,
+            &key(k),
+            None,
+            Some(t),
+            refused_at(k),
+            tolerance,
+        ));
     }
     out
 }
@@ -487,7 +556,7 @@ fn duplicate(l: &StatementLine, item: &str, why: &str) -> Discrepancy {
 }
 
 fn one_price(s: &Side<'_>) -> Option<Decimal> {
-    (s.prices.len() == 1).then(|| *s.prices.iter().next().expect("one"))
+    (s.prices.len() == 1).then(|| s.prices.first().expect("one"))
 }
 
 fn classify(
@@ -498,17 +567,19 @@ fn classify(
     refused: Option<Decimal>,
     tol: &Tolerance,
 ) -> Option<Discrepancy> {
-    let currency = |s: &Side<'_>| {
-        s.currencies
-            .iter()
-            .next()
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    };
+    // The first currency of a side (there is one unless it is a mismatch).
+    fn currency<'s>(s: &Side<'s>) -> &'s str {
+        s.currencies.first().unwrap_or_default()
+    }
     let base = |class: &str, o: Option<&Side<'_>>, t: Option<&Side<'_>>, explanation: String| {
         let our_amount = o.map(|s| s.amount).unwrap_or_default();
         let their_amount = t.map(|s| s.amount).unwrap_or_default();
-        let cur = t.or(o).map(currency).unwrap_or_default();
+        let cur = match (t, o) {
+            (Some(s), _) => currency(s),
+            (None, Some(s)) => currency(s),
+            (None, None) => "",
+        }
+        .to_string();
         Discrepancy {
             account_id: key.account_id.to_string(),
             item: key.item.to_string(),
@@ -533,13 +604,15 @@ fn classify(
             vendor_lines: t.map(|s| s.line_ids.join(";")).unwrap_or_default(),
         }
     };
-    let what = format!("{} {} for {}", key.charge_type, key.item, key.account_id);
+    // Made for a difference only (most keys agree).
+    let what = || format!("{} {} for {}", key.charge_type, key.item, key.account_id);
     match (o, t) {
         (None, None) => None,
         (Some(o), None) => {
             if o.amount.is_zero() {
                 return None; // nothing to bill, nothing listed
             }
+            let what = what();
             Some(base(
                 "missing_from_statement",
                 Some(o),
@@ -553,6 +626,7 @@ fn classify(
             ))
         }
         (None, Some(t)) => {
+            let what = what();
             let (class, why) = match refused {
                 Some(r) if key.charge_type == "usage" => (
                     "refused_usage_billed",
@@ -577,6 +651,7 @@ fn classify(
         (Some(o), Some(t)) => {
             let (oc, tc) = (currency(o), currency(t));
             if oc != tc || t.currencies.len() > 1 {
+                let what = what();
                 return Some(base(
                     "currency_mismatch",
                     Some(o),
@@ -610,7 +685,7 @@ fn classify(
                             t.lines, key.charge_type, key.item, o.lines, money(dup), tc
                         ),
                     );
-                    d.within_tolerance = tol.allows(&tc, o.amount, t.amount);
+                    d.within_tolerance = tol.allows(tc, o.amount, t.amount);
                     return Some(d);
                 }
             }
@@ -657,6 +732,7 @@ fn classify(
                 "amount_mismatch"
             };
             let p = |x: Option<Decimal>| x.map(fmt).unwrap_or_else(|| "-".into());
+            let what = what();
             let expl = match class {
                 "refused_usage_billed" => format!(
                     "the vendor billed {} more units of {what} than reckon ({} vs {}); reckon refused {} units (postpaid off or account suspended): expected {}, billed {} {tc}",
@@ -681,7 +757,7 @@ fn classify(
             };
             let mut d = base(class, Some(o), Some(t), expl);
             d.within_tolerance =
-                tol.allows(&tc, o.amount, t.amount) && usage_eq && ded_eq && billed_eq;
+                tol.allows(tc, o.amount, t.amount) && usage_eq && ded_eq && billed_eq;
             if d.within_tolerance && amounts_eq {
                 return None;
             }

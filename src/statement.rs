@@ -867,6 +867,18 @@ enum DecKind {
 /// Parse a plain decimal: optional sign, optional `$`/`¥`/`￥`, digits with
 /// optional `,` thousands groups, optional fraction. `Err` on anything else.
 fn parse_decimal(text: &str, kind: DecKind) -> std::result::Result<Decimal, ()> {
+    let max = match kind {
+        DecKind::Money => MONEY_DECIMALS,
+        DecKind::Quantity => QUANTITY_DECIMALS,
+    };
+    match plain_decimal(text.trim(), max) {
+        Some(d) => Ok(d),
+        None => general_decimal(text, max),
+    }
+}
+
+/// [`parse_decimal`] of any text, at most `max` digits after the point.
+fn general_decimal(text: &str, max: u32) -> std::result::Result<Decimal, ()> {
     let mut s = text.trim();
     let mut negative = false;
     let mut signed = false;
@@ -924,10 +936,6 @@ fn parse_decimal(text: &str, kind: DecKind) -> std::result::Result<Decimal, ()> 
     if s.ends_with('.') {
         return Err(());
     }
-    let max = match kind {
-        DecKind::Money => MONEY_DECIMALS,
-        DecKind::Quantity => QUANTITY_DECIMALS,
-    };
     if frac.len() > max as usize {
         return Err(());
     }
@@ -945,6 +953,41 @@ fn parse_decimal(text: &str, kind: DecKind) -> std::result::Result<Decimal, ()> 
     // `from_str` would round digits a Decimal cannot hold: refuse instead.
     let d = Decimal::from_str_exact(&unsigned).map_err(|_| ())?;
     Ok(if negative { -d } else { d })
+}
+
+/// [`parse_decimal`]'s common case without allocating: an optional `-`,
+/// ASCII digits and at most one `.` with digits after it, at most `max`
+/// of them, and a mantissa that fits 96 bits: the decimal
+/// `Decimal::from_str_exact` makes of it. `None` for anything else, which
+/// the general parse decides (it may still accept it, or refuse it).
+fn plain_decimal(s: &str, max: u32) -> Option<Decimal> {
+    let (negative, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        b => (false, b),
+    };
+    let mut mantissa: u128 = 0;
+    let mut scale: Option<u32> = None;
+    for (k, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u128::from(c - b'0');
+                if mantissa >= 1 << 96 {
+                    return None;
+                }
+                if let Some(sc) = scale.as_mut() {
+                    *sc += 1;
+                }
+            }
+            b'.' if scale.is_none() && k > 0 && k + 1 < digits.len() => scale = Some(0),
+            _ => return None,
+        }
+    }
+    let scale = scale.unwrap_or(0);
+    if digits.is_empty() || scale > max || scale > 28 {
+        return None;
+    }
+    let d = Decimal::from_i128_with_scale(mantissa as i128, scale);
+    Some(if negative { -d } else { d })
 }
 
 /// Split `"120 minutes"` into `("120", "minutes")`.
@@ -2930,6 +2973,69 @@ mod tests {
             parse_decimal("0.0333333333333333333333333333", DecKind::Quantity),
             Ok(d("0.0333333333333333333333333333"))
         );
+    }
+
+    #[test]
+    fn plain_decimals_parse_as_the_general_parse() {
+        // Every text the allocation-free path accepts is the decimal (the
+        // same mantissa and scale) the general parse makes of it; and it
+        // accepts the plain forms of the statements (up to 28 places).
+        let mut texts: Vec<String> = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = 1 + (next() % 32) as usize;
+            let mut t: String = (0..len)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            if next() % 4 > 0 {
+                let at = (next() % (len as u64 + 1)) as usize;
+                t.insert(at, '.');
+            }
+            if next() % 3 == 0 {
+                t.insert(0, '-');
+            }
+            texts.push(t);
+        }
+        texts.extend(
+            [
+                "0",
+                "-0",
+                "0.0",
+                "000.500",
+                "-",
+                ".",
+                "-.5",
+                "5.",
+                "1.2.3",
+                "79228162514264337593543950335",
+                "79228162514264337593543950336",
+            ]
+            .map(String::from),
+        );
+        let mut plain = 0;
+        for t in &texts {
+            for max in [MONEY_DECIMALS, QUANTITY_DECIMALS] {
+                if let Some(d) = plain_decimal(t, max) {
+                    plain += 1;
+                    let g = general_decimal(t, max).expect(t);
+                    assert_eq!((d.mantissa(), d.scale()), (g.mantissa(), g.scale()), "{t}");
+                }
+            }
+        }
+        assert!(plain > 10_000, "{plain}");
+        for (t, m) in [
+            ("5200.1833333333333333333333333", 28),
+            ("-420.00", 8),
+            ("0.065", 8),
+        ] {
+            assert!(plain_decimal(t, m).is_some(), "{t}");
+        }
     }
 
     #[test]
