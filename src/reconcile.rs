@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use smallvec::SmallVec;
 
-use polars::prelude::{PlHashMap, PlHashSet};
+use polars::prelude::PlHashMap;
 use rayon::prelude::*;
+use std::hash::BuildHasher as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -311,27 +312,43 @@ pub fn reconcile(
     statement: &Statement,
     tolerance: &Tolerance,
 ) -> Vec<Discrepancy> {
-    // Vendor side first: duplicates by line id, in statement order. The
-    // ids are dealt into partitions by a hash and each partition finds its
+    // Vendor side first: duplicates by line id, in statement order. Each
+    // id's 64-bit hash is taken in one pass over the lines in order; the ids
+    // are dealt into partitions by their hash and each partition finds its
     // repeats (every occurrence after the first, in statement order) in
-    // parallel: the same lines as one pass over the statement.
+    // parallel, in a table of hashes and line indices: the text of an id is
+    // read again only to confirm a repeat of its hash. The same lines as
+    // one pass over the statement.
     let mut out = Vec::new();
     let lines: Vec<&StatementLine> = statement
         .par_lines()
         .filter(|l| l.billing_period == period)
         .collect();
-    let with_id: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].line_id.is_some())
+    let hasher = foldhash::fast::FixedState::with_seed(0);
+    let with_id: Vec<(usize, u64)> = lines
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.line_id.as_deref().map(|id| (i, hasher.hash_one(id))))
         .collect();
     let id_of = |i: usize| lines[i].line_id.as_deref().unwrap_or_default();
-    let dealt = deal(&with_id, |&i| partition(id_of(i)));
+    // Bits the tables below do not use for a slot or its tag.
+    let dealt = deal(&with_id, |&(_, h)| ((h >> 32) % PARTITIONS as u64) as usize);
     let mut repeats: Vec<usize> = dealt
         .into_par_iter()
         .flat_map_iter(|part| {
-            let mut seen: PlHashSet<&str> =
-                PlHashSet::with_capacity_and_hasher(part.len(), Default::default());
+            let mut seen: hashbrown::HashTable<(u64, usize)> =
+                hashbrown::HashTable::with_capacity(part.len());
             part.into_iter()
-                .filter(|&i| !seen.insert(id_of(i)))
+                .filter(|&(i, h)| {
+                    let repeat = seen
+                        .find(h, |&(g, j)| g == h && id_of(j) == id_of(i))
+                        .is_some();
+                    if !repeat {
+                        seen.insert_unique(h, (h, i), |&(g, _)| g);
+                    }
+                    repeat
+                })
+                .map(|(i, _)| i)
                 .collect::<Vec<_>>()
         })
         .collect();
