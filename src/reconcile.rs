@@ -304,6 +304,37 @@ fn money(d: Decimal) -> String {
     format!("{:.2}", d.round_dp(2))
 }
 
+/// The line indices in `with_id` (line index and the hash of its id, in
+/// line order) whose id (`id_of`) occurred at an earlier one: dealt into
+/// partitions by hash, each searched in parallel in a table of hashes and
+/// indices. Equal hashes alone never make a repeat; the texts must be equal.
+fn repeated_ids<'a>(
+    with_id: &[(usize, u64)],
+    id_of: impl Fn(usize) -> &'a str + Sync,
+) -> Vec<usize> {
+    // Bits the tables below do not use for a slot or its tag.
+    let dealt = deal(with_id, |&(_, h)| ((h >> 32) % PARTITIONS as u64) as usize);
+    dealt
+        .into_par_iter()
+        .flat_map_iter(|part| {
+            let mut seen: hashbrown::HashTable<(u64, usize)> =
+                hashbrown::HashTable::with_capacity(part.len());
+            part.into_iter()
+                .filter(|&(i, h)| {
+                    let repeat = seen
+                        .find(h, |&(g, j)| g == h && id_of(j) == id_of(i))
+                        .is_some();
+                    if !repeat {
+                        seen.insert_unique(h, (h, i), |&(g, _)| g);
+                    }
+                    repeat
+                })
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Reconcile one period. `exceptions` tell which usage reckon refused.
 pub fn reconcile(
     period: &str,
@@ -331,27 +362,7 @@ pub fn reconcile(
         .filter_map(|(i, l)| l.line_id.as_deref().map(|id| (i, hasher.hash_one(id))))
         .collect();
     let id_of = |i: usize| lines[i].line_id.as_deref().unwrap_or_default();
-    // Bits the tables below do not use for a slot or its tag.
-    let dealt = deal(&with_id, |&(_, h)| ((h >> 32) % PARTITIONS as u64) as usize);
-    let mut repeats: Vec<usize> = dealt
-        .into_par_iter()
-        .flat_map_iter(|part| {
-            let mut seen: hashbrown::HashTable<(u64, usize)> =
-                hashbrown::HashTable::with_capacity(part.len());
-            part.into_iter()
-                .filter(|&(i, h)| {
-                    let repeat = seen
-                        .find(h, |&(g, j)| g == h && id_of(j) == id_of(i))
-                        .is_some();
-                    if !repeat {
-                        seen.insert_unique(h, (h, i), |&(g, _)| g);
-                    }
-                    repeat
-                })
-                .map(|(i, _)| i)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut repeats = repeated_ids(&with_id, id_of);
     repeats.par_sort_unstable();
     let mut repeats = repeats.into_iter().peekable();
     let mut their_lines: Vec<(&StatementLine, &str)> = Vec::with_capacity(lines.len());
@@ -871,4 +882,27 @@ pub fn class_counts(ds: &[Discrepancy]) -> BTreeMap<&'static str, u64> {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_line_ids_are_equal_texts_not_equal_hashes() {
+        // Every hash the same (as if all collided): only the later
+        // occurrences of an equal text are repeats.
+        let ids = ["a", "b", "a", "c", "b", "a", "d"];
+        let with_id: Vec<(usize, u64)> = (0..ids.len()).map(|i| (i, 7)).collect();
+        let mut r = repeated_ids(&with_id, |i| ids[i]);
+        r.sort_unstable();
+        assert_eq!(r, vec![2, 4, 5]);
+        // Hashes spread over the partitions: the same.
+        let with_id: Vec<(usize, u64)> = (0..ids.len())
+            .map(|i| (i, (u64::from(ids[i].as_bytes()[0]) << 32) | 1))
+            .collect();
+        let mut r = repeated_ids(&with_id, |i| ids[i]);
+        r.sort_unstable();
+        assert_eq!(r, vec![2, 4, 5]);
+    }
 }
