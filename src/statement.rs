@@ -519,6 +519,10 @@ struct Maps {
     total_labels: Vec<String>,
     /// Normalised currency text → ISO code.
     currencies: HashMap<String, CompactString>,
+    /// The ISO codes reckon knows, as written, with what [`Maps::currency`]
+    /// makes of each: looked up as they stand first (a statement line's
+    /// currency is nearly always one of them), without normalising.
+    codes: Vec<(&'static str, Option<CompactString>)>,
     charge_rules: BTreeMap<String, Vec<ChargeRule>>,
     tencent: Vec<ItemRule>,
     alibaba: Vec<ItemRule>,
@@ -722,22 +726,37 @@ fn load_maps(dir: &Path) -> Result<Maps> {
         }
     }
 
-    Ok(Maps {
+    let mut maps = Maps {
         formats,
         max_leading_lines: h.detect.max_leading_lines.max(1),
         total_labels: h.detect.total_row_labels.iter().map(|s| norm(s)).collect(),
         currencies,
+        codes: Vec::new(),
         charge_rules,
         tencent,
         alibaba,
         focus,
         units,
-    })
+    };
+    maps.codes = catalog::CURRENCIES
+        .iter()
+        .map(|&(code, _)| (code, maps.currency_of(code)))
+        .collect();
+    Ok(maps)
 }
 
 impl Maps {
     /// ISO code of a currency text, if reckon knows it.
     fn currency(&self, text: &str) -> Option<CompactString> {
+        let t = trimmed(text);
+        match self.codes.iter().find(|(code, _)| *code == t) {
+            Some((_, known)) => known.clone(),
+            None => self.currency_of(t),
+        }
+    }
+
+    /// [`Maps::currency`] by normalising the text.
+    fn currency_of(&self, text: &str) -> Option<CompactString> {
         let t = text.trim();
         let code = self
             .currencies
@@ -854,7 +873,12 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// `-`, `--`, `—` and empty cells are null.
 fn is_null(s: &str) -> bool {
-    matches!(s.trim(), "" | "-" | "--" | "—" | "－")
+    is_null_trimmed(s.trim())
+}
+
+/// [`is_null`] of a text already trimmed.
+fn is_null_trimmed(s: &str) -> bool {
+    s.len() <= 3 && matches!(s, "" | "-" | "--" | "—" | "－")
 }
 
 /// Why a decimal text was refused.
@@ -1356,7 +1380,26 @@ fn csv_reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
 
 /// A cell's text as read (a stray byte-order mark at its start dropped).
 fn cell(cells: &StringRecord, i: usize) -> Option<&str> {
-    cells.get(i).map(|c| c.trim_start_matches('\u{feff}'))
+    // A byte-order mark starts with 0xEF: only then is it looked for.
+    cells.get(i).map(|c| {
+        if c.as_bytes().first() == Some(&0xEF) {
+            c.trim_start_matches('\u{feff}')
+        } else {
+            c
+        }
+    })
+}
+
+/// `s.trim()`, without looking at characters when `s` begins and ends with
+/// a printable ASCII character (no whitespace to trim), as most cells do.
+fn trimmed(s: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| (0x21..0x7f).contains(&b));
+    let b = s.as_bytes();
+    if printable(b.first()) && printable(b.last()) {
+        s
+    } else {
+        s.trim()
+    }
 }
 
 /// Which fields a header row names, per format; the best fitting format.
@@ -1713,6 +1756,7 @@ fn read_statement_with(
     in_pieces: bool,
 ) -> Result<Statement> {
     let maps = load_maps(map_dir)?;
+    let items = ItemIndex::new(catalog);
     let mut st = Statement::default();
     for file in statement_files(path)? {
         let table = if is_parquet(&file) {
@@ -1723,6 +1767,7 @@ fn read_statement_with(
         let source = Arc::from(table.file.as_str());
         let mut cx = Cx {
             catalog,
+            items: &items,
             maps: &maps,
             st: &mut st,
             file: &table.file,
@@ -1750,8 +1795,8 @@ impl<'a> Row<'a> {
     /// The cell text, trimmed; `None` when the column is absent or the cell null.
     fn text(&self, field: &str) -> Option<&'a str> {
         let i = *self.t.cols.get(field)?;
-        let v = cell(self.cells, i)?.trim();
-        (!is_null(v)).then_some(v)
+        let v = trimmed(cell(self.cells, i)?);
+        (!is_null_trimmed(v)).then_some(v)
     }
     /// The header text of a field's column (the field name when absent).
     fn col(&self, field: &str) -> String {
@@ -1825,11 +1870,47 @@ fn add_note(notes: &mut Vec<String>, text: String) {
 /// Reading context: the statement being filled and the current file.
 struct Cx<'a> {
     catalog: &'a Catalog,
+    items: &'a ItemIndex,
     maps: &'a Maps,
     st: &'a mut Statement,
     file: &'a str,
     /// `file`, shared by every line read from it.
     source: &'a Arc<str>,
+}
+
+/// The catalog's metered and subscription item ids, each with its
+/// product's billing offset: looked up for every statement line (several
+/// times), where the catalog itself is searched item by item.
+struct ItemIndex(HashMap<String, i32>);
+
+impl ItemIndex {
+    fn new(catalog: &Catalog) -> ItemIndex {
+        let mut ids = HashMap::default();
+        for p in &catalog.products {
+            let offset = catalog::parse_offset(&p.timezone).unwrap_or(DEFAULT_OFFSET);
+            // The first product naming an id, as the catalog's own search.
+            for id in p.items.iter().map(|i| &i.id) {
+                ids.entry(id.clone()).or_insert(offset);
+            }
+        }
+        for p in &catalog.products {
+            let offset = catalog::parse_offset(&p.timezone).unwrap_or(DEFAULT_OFFSET);
+            for id in p.subscriptions.iter().map(|s| &s.id) {
+                ids.entry(id.clone()).or_insert(offset);
+            }
+        }
+        ItemIndex(ids)
+    }
+
+    /// Whether `id` is a metered or subscription item of the catalog.
+    fn known(&self, id: &str) -> bool {
+        self.0.contains_key(id)
+    }
+
+    /// The billing offset of `id`'s product (the default when unknown).
+    fn offset(&self, id: &str) -> i32 {
+        self.0.get(id).copied().unwrap_or(DEFAULT_OFFSET)
+    }
 }
 
 /// Fields of a line being built.
@@ -1943,7 +2024,7 @@ impl Cx<'_> {
             self.problem(row, column(), Some(vendor_sku), "unmapped_sku");
             return None;
         };
-        if self.catalog.item(item).is_none() && self.catalog.subscription(item).is_none() {
+        if !self.items.known(item) {
             self.problem(row, column(), Some(vendor_sku), "unknown_item");
             return None;
         }
@@ -2019,11 +2100,7 @@ impl Cx<'_> {
 
     /// Billing-time-zone offset of an item's product.
     fn offset(&self, item: &str) -> i32 {
-        self.catalog
-            .product_of_item(item)
-            .or_else(|| self.catalog.subscription(item).map(|(p, _)| p))
-            .and_then(|p| catalog::parse_offset(&p.timezone).ok())
-            .unwrap_or(DEFAULT_OFFSET)
+        self.items.offset(item)
     }
 
     /// A timestamp cell; a bad one is reported (`bad_timestamp`) and empty.
@@ -2137,18 +2214,22 @@ impl Cx<'_> {
             self.st.lines.reserve_exact(t.rows_at_most());
         }
         let mut totals: Vec<u64> = Vec::new();
-        let (catalog, maps, file, source) = (self.catalog, self.maps, self.file, self.source);
+        let (catalog, items, maps, file, source) =
+            (self.catalog, self.items, self.maps, self.file, self.source);
         let st = &mut *self.st;
         t.par_runs(
+            // Each run shares a file name of its own among its lines: one
+            // shared by every run would have both cores count references
+            // to one counter, line after line.
             |rows| {
                 let mut st = Statement::default();
                 st.lines.reserve_exact(rows);
-                (st, Vec::new())
+                (st, Vec::new(), Arc::<str>::from(&**source))
             },
-            |(st, totals): &mut (Statement, Vec<u64>), line, cells| {
+            |(st, totals, source): &mut (Statement, Vec<u64>, Arc<str>), line, cells| {
                 let first = (0..cells.len())
                     .filter_map(|i| cell(cells, i))
-                    .find(|c| !c.trim().is_empty());
+                    .find(|c| !trimmed(c).is_empty());
                 let Some(first) = first else {
                     return;
                 };
@@ -2159,6 +2240,7 @@ impl Cx<'_> {
                 }
                 let mut cx = Cx {
                     catalog,
+                    items,
                     maps,
                     st,
                     file,
@@ -2172,7 +2254,7 @@ impl Cx<'_> {
                     _ => cx.canonical(&row),
                 }
             },
-            |(part, part_totals)| {
+            |(part, part_totals, _)| {
                 if in_pieces {
                     if !part.lines.is_empty() {
                         st.pieces.push(part.lines);
@@ -2534,8 +2616,7 @@ impl Cx<'_> {
         let sku_price = row.text("sku_price_id");
         let service = row.text("service_name");
         let vendor_sku = join_sku(&[service, sku]);
-        let direct = sku
-            .filter(|s| self.catalog.item(s).is_some() || self.catalog.subscription(s).is_some());
+        let direct = sku.filter(|s| self.items.known(s));
         let rule = if direct.is_some() {
             None
         } else {
@@ -2671,9 +2752,7 @@ impl Cx<'_> {
             self.problem(row, row.col("item"), None, "missing_value");
             return;
         };
-        let direct = (self.catalog.item(text).is_some()
-            || self.catalog.subscription(text).is_some())
-        .then_some(text);
+        let direct = self.items.known(text).then_some(text);
         let rule = if direct.is_some() {
             None
         } else {
@@ -3056,6 +3135,65 @@ mod tests {
         let t = parse_time("2026-11-01 01:30:00", cst).unwrap();
         assert_eq!(t, parse_time("2026-10-31T17:30:00Z", 0).unwrap());
         assert!(parse_time("yesterday", cst).is_none());
+    }
+
+    #[test]
+    fn currency_codes_as_written_read_as_their_normal_text_does() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/statements");
+        let maps = load_maps(&dir).expect("the shipped maps load");
+        assert_eq!(maps.codes.len(), catalog::CURRENCIES.len());
+        for t in [
+            "CNY",
+            "USD",
+            " USD ",
+            "cny",
+            "usd",
+            "人民币",
+            "元",
+            "美元",
+            "EUR",
+            "XYZ",
+            "",
+        ] {
+            assert_eq!(maps.currency(t), maps.currency_of(t), "{t:?}");
+        }
+        assert_eq!(maps.currency("CNY").as_deref(), Some("CNY"));
+        assert_eq!(maps.currency("USD").as_deref(), Some("USD"));
+    }
+
+    #[test]
+    fn cell_texts_trim_as_str_trim_does() {
+        for t in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\r",
+            "\u{3000}1.5\u{3000}",
+            "\u{a0}x",
+            "x\u{2003}",
+            "acct-1",
+            "—",
+            " － ",
+            "--",
+            "-",
+            "\u{feff}a",
+            "é",
+            " é ",
+        ] {
+            assert_eq!(trimmed(t), t.trim(), "{t:?}");
+            assert_eq!(
+                is_null_trimmed(trimmed(t)),
+                matches!(t.trim(), "" | "-" | "--" | "—" | "－"),
+                "{t:?}"
+            );
+        }
+        let rec = StringRecord::from(vec!["\u{feff}id", "x"]);
+        assert_eq!(
+            (cell(&rec, 0), cell(&rec, 1), cell(&rec, 2)),
+            (Some("id"), Some("x"), None)
+        );
     }
 
     #[test]
