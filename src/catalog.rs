@@ -4,6 +4,7 @@
 //! product. Every price carries `source`, the guide (and table) it comes from.
 //! See `data/catalog/README.md` for the format.
 
+use polars::prelude::PlHashMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -235,7 +236,20 @@ pub struct Catalog {
     /// Hex SHA-256 over the catalog files (sorted by name): the catalog version.
     pub version: String,
     pub files: Vec<PathBuf>,
+    /// Where each metered item is, found on the first look-up (leave it
+    /// `Default::default()`).
+    pub positions: ItemPositions,
 }
+
+/// Each metered item id's (product, item) position in a catalog, found on
+/// first use: [`Catalog::item`] is looked up for every bucket and invoice
+/// line of a month (tens of millions at 100M events), where a search
+/// compares the id with every item's. A position is checked against the id
+/// it is used for, and the search decides when it does not hold or the id
+/// has none (products changed after the first look-up). A loaded catalog
+/// never names an id twice, so the position is the search's answer.
+#[derive(Debug, Clone, Default)]
+pub struct ItemPositions(std::sync::OnceLock<PlHashMap<String, (usize, usize)>>);
 
 impl Catalog {
     /// Load every `*.toml` of `dir` (sorted by file name).
@@ -244,6 +258,25 @@ impl Catalog {
     }
 
     pub fn item(&self, id: &str) -> Option<(&Product, &Item)> {
+        let positions = self.positions.0.get_or_init(|| {
+            let mut m = PlHashMap::default();
+            for (pk, p) in self.products.iter().enumerate() {
+                for (ik, i) in p.items.iter().enumerate() {
+                    m.entry(i.id.clone()).or_insert((pk, ik));
+                }
+            }
+            m
+        });
+        let at = positions.get(id).and_then(|&(pk, ik)| {
+            let p = self.products.get(pk)?;
+            let i = p.items.get(ik)?;
+            (i.id == id).then_some((p, i))
+        });
+        at.or_else(|| self.item_searched(id))
+    }
+
+    /// [`Catalog::item`] by comparing `id` with every item's.
+    fn item_searched(&self, id: &str) -> Option<(&Product, &Item)> {
         self.products
             .iter()
             .find_map(|p| p.items.iter().find(|i| i.id == id).map(|i| (p, i)))
@@ -356,4 +389,40 @@ pub fn price_list<'a>(
         })
         .max_by_key(|(score, _)| *score)
         .map(|(_, pl)| pl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(a: Option<(&Product, &Item)>, b: Option<(&Product, &Item)>) -> bool {
+        match (a, b) {
+            (Some((p, i)), Some((q, j))) => std::ptr::eq(p, q) && std::ptr::eq(i, j),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn items_found_by_position_are_the_items_searched_for() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/catalog");
+        let cat = Catalog::load(&dir).expect("the shipped catalog loads");
+        let mut ids: Vec<String> = cat.item_ids();
+        assert!(ids.len() > 10);
+        ids.extend(["tencent.nope".to_string(), String::new()]);
+        for id in &ids {
+            assert!(same(cat.item(id), cat.item_searched(id)), "{id}");
+        }
+        // Positions found before the products changed are checked, not trusted.
+        let mut moved = cat.clone();
+        assert!(moved.item(&ids[0]).is_some());
+        moved.products.reverse();
+        for p in &mut moved.products {
+            p.items.reverse();
+        }
+        moved.products[0].items.pop();
+        for id in &ids {
+            assert!(same(moved.item(id), moved.item_searched(id)), "{id}");
+        }
+    }
 }

@@ -116,6 +116,7 @@ pub fn load(dir: &Path) -> Result<Catalog> {
         products,
         version,
         files,
+        positions: Default::default(),
     })
 }
 

@@ -1507,6 +1507,7 @@ mod tests {
             }],
             version: String::new(),
             files: vec![],
+            positions: Default::default(),
         }
     }
 

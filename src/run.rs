@@ -136,7 +136,9 @@ pub fn cuts(cat: &Catalog, packages: &[Package], accounts: &[AccountSetting]) ->
             }
         }
     }
-    out.sort();
+    // Equal cuts are the same in every field, so the order among them
+    // does not matter.
+    out.par_sort_unstable();
     out.dedup();
     out
 }
@@ -154,9 +156,13 @@ pub fn compute(
     packages: Vec<Package>,
     timings: &mut Timings,
 ) -> Result<Month> {
-    let cut_points = cuts(cat, &packages, &ing.accounts);
-    let refusable = held::refusable(cat, &packages, &ing.accounts);
     let (buckets, held) = timings.time("reduce", || {
+        // Its inputs too: each package's cut points, and the pairs whose
+        // buckets may end partly refused (200k packages at 100k accounts).
+        let (cut_points, refusable) = rayon::join(
+            || cuts(cat, &packages, &ing.accounts),
+            || held::refusable(cat, &packages, &ing.accounts),
+        );
         reduce::reduce(
             ing.usage.marked()?,
             &ing.variants,
@@ -166,7 +172,6 @@ pub fn compute(
             &refusable,
         )
     })?;
-    drop(refusable);
 
     // Buckets come as one vector per account (in no particular order of
     // accounts): each is looked up once and moved, not copied; then the

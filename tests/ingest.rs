@@ -138,6 +138,7 @@ fn catalog() -> Catalog {
         ],
         version: "test".into(),
         files: vec![],
+        positions: Default::default(),
     }
 }
 
