@@ -2208,7 +2208,9 @@ struct Row<'a> {
 
 /// The value of field `k` in a row's list.
 fn field<T: Copy>(v: &[(&'static str, Option<T>)], k: &str) -> Option<Option<T>> {
-    v.iter().find(|(n, _)| *n == k).map(|(_, x)| *x)
+    // The names are mostly the same literals: equal pointers first.
+    let named = |n: &str| std::ptr::eq(n, k) || n == k;
+    v.iter().find(|(n, _)| named(n)).map(|(_, x)| *x)
 }
 
 impl Row<'_> {
@@ -2319,14 +2321,18 @@ fn small_table<T>(
             Kind::Text | Kind::Dec => {}
         }
     }
-    let mut out = Vec::new();
+    // Room for every row up front (200k package rows at 100k accounts):
+    // grown by doubling, the rows and the keys seen were copied and
+    // rehashed again and again.
+    let mut out = Vec::with_capacity(df.height());
     let mut rejected = 0u64;
     // Each file named once; rows borrow the name.
     let names: Vec<String> = (0..table.sources.len())
         .map(|k| table.file_name(Some(k)))
         .collect();
     let own_name = table.file_name(None);
-    let mut seen: PlHashMap<String, (&str, i64)> = PlHashMap::default();
+    let mut seen: PlHashMap<String, (&str, i64)> =
+        PlHashMap::with_capacity_and_hasher(df.height(), Default::default());
     // One row's lists, refilled for each row (the fields never change).
     let mut row = Row {
         file: &own_name,
