@@ -895,7 +895,7 @@ fn parse_decimal(text: &str, kind: DecKind) -> std::result::Result<Decimal, ()> 
         DecKind::Money => MONEY_DECIMALS,
         DecKind::Quantity => QUANTITY_DECIMALS,
     };
-    match plain_decimal(text.trim(), max) {
+    match plain_decimal(trimmed(text), max) {
         Some(d) => Ok(d),
         None => general_decimal(text, max),
     }
