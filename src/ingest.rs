@@ -1770,6 +1770,21 @@ fn string_list(items: &[String]) -> Expr {
     lit(Series::new("".into(), items)).implode(false)
 }
 
+/// Whether `text` is one of `items`: for a few items, equality with each
+/// (a comparison of each row's inline prefix, mostly), for more a look-up
+/// of every row in a table of them (`is_in`). Null where `text` is null,
+/// but for no items at all (false), which a check only ever ANDs with.
+fn one_of(text: Expr, items: &[String]) -> Expr {
+    if items.len() > 8 {
+        return text.is_in(string_list(items), false);
+    }
+    items
+        .iter()
+        .map(|i| text.clone().eq(lit(i.as_str())))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
+}
+
 /// A usage check beyond the fields' own: where it fails (never null), the
 /// field it is reported on and why.
 struct Check {
@@ -1798,9 +1813,7 @@ fn usage_checks(catalog: &Catalog, opts: &IngestOptions) -> Vec<Check> {
         ),
         (
             "status",
-            col("status")
-                .is_in(str_list(&["success", "failed"]), false)
-                .not(),
+            one_of(col("status"), &["success".into(), "failed".into()]).not(),
             "bad_status: expected success or failed",
         ),
         (
@@ -1814,14 +1827,14 @@ fn usage_checks(catalog: &Catalog, opts: &IngestOptions) -> Vec<Check> {
             "input_seconds",
             col(p("input_seconds"))
                 .not()
-                .and(col("item").is_in(string_list(&needs_input), false)),
+                .and(one_of(col("item"), &needs_input)),
             "missing_value: input_seconds is required for this item",
         ),
         (
             "output_seconds",
             col(p("output_seconds"))
                 .not()
-                .and(col("item").is_in(string_list(&needs_output), false)),
+                .and(one_of(col("item"), &needs_output)),
             "missing_value: output_seconds is required for this item",
         ),
     ];
@@ -2600,6 +2613,63 @@ fn subscription_row(cat: &Catalog, row: &Row, rej: &mut RowRejects) -> Option<Su
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A few items compared one by one give what `is_in` gives, nulls
+    /// included (and false for no items at all, where `is_in` leaves a null
+    /// row null); as a check (null read as false), the same for every list.
+    #[test]
+    fn one_of_a_few_items_is_is_in() {
+        let texts: Vec<Option<&str>> = vec![
+            Some("alibaba.ims.edit.hd"),
+            None,
+            Some("tencent.face_fusion.image_basic"),
+            Some(""),
+            Some("alibaba.ims.edit.4k"),
+            Some("alib"),
+            Some("success"),
+            Some("failed"),
+            Some("Success"),
+        ];
+        let df = df!("t" => texts).unwrap();
+        let lists: Vec<Vec<String>> = vec![
+            vec![],
+            vec!["success".into(), "failed".into()],
+            vec!["alibaba.ims.edit.hd".into()],
+            (0..9).map(|k| format!("alibaba.ims.edit.{k}")).collect(),
+            [
+                "alibaba.ims.edit.hd",
+                "alibaba.ims.edit.4k",
+                "alib",
+                "x",
+                "y",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for items in &lists {
+            let out = df
+                .clone()
+                .lazy()
+                .select([
+                    one_of(col("t"), items).alias("a"),
+                    col("t").is_in(string_list(items), false).alias("b"),
+                    one_of(col("t"), items).fill_null(lit(false)).alias("ca"),
+                    col("t")
+                        .is_in(string_list(items), false)
+                        .fill_null(lit(false))
+                        .alias("cb"),
+                ])
+                .collect()
+                .unwrap();
+            let got = |c: &str| -> Vec<Option<bool>> {
+                out.column(c).unwrap().bool().unwrap().iter().collect()
+            };
+            assert_eq!(got("ca"), got("cb"), "{items:?}");
+            if !items.is_empty() {
+                assert_eq!(got("a"), got("b"), "{items:?}");
+            }
+        }
+    }
 
     /// A batch's rows whose keys are excluded, and only those, are dropped,
     /// the keys at either end of the batch's range included, whatever the
