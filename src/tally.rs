@@ -40,11 +40,6 @@ impl<K: std::hash::Hash + Eq + Copy, V: Default> Tally<K, V> {
         &mut self.values[i].1
     }
 
-    /// The sum of `k`, if it was met.
-    pub fn get(&self, k: &K) -> Option<&V> {
-        self.position(k).map(|i| &self.values[i].1)
-    }
-
     /// Where `k` and its sum are in [`Tally::values`], if it was met.
     pub fn position(&self, k: &K) -> Option<usize> {
         self.index.get(k).copied()
@@ -69,7 +64,7 @@ mod tests {
             *t.at(k) += v;
         }
         assert_eq!(t.values, vec![("b", 7), ("a", 30), ("c", 100)]);
-        assert_eq!((t.get(&"a"), t.get(&"z")), (Some(&30), None));
-        assert_eq!((t.position(&"c"), t.position(&"z")), (Some(2), None));
+        assert_eq!((t.position(&"a"), t.position(&"z")), (Some(1), None));
+        assert_eq!((t.position(&"c"), t.values[1].1), (Some(2), 30));
     }
 }
