@@ -938,13 +938,17 @@ pub fn push_text(buf: &mut Vec<u8>, s: Option<&str>) {
         buf.extend_from_slice(b);
         return;
     }
+    // Quoted: the text between quotes copied whole (`find` looks for the
+    // quote with `memchr`), each quote doubled. Descriptions hold commas,
+    // so every FOCUS row has one cell to quote.
     buf.push(b'"');
-    for &c in b {
-        if c == b'"' {
-            buf.push(b'"');
-        }
-        buf.push(c);
+    let mut rest = s;
+    while let Some(k) = rest.find('"') {
+        buf.extend_from_slice(rest[..=k].as_bytes());
+        buf.push(b'"');
+        rest = &rest[k + 1..];
     }
+    buf.extend_from_slice(rest.as_bytes());
     buf.push(b'"');
 }
 
@@ -1524,8 +1528,12 @@ mod tests {
                 let mut s = plain.to_string();
                 s.replace_range(at..at + 1, &c.to_string());
                 let quoted = cell(Some(&s));
-                assert!(quoted.starts_with('"') && quoted.ends_with('"'), "{s:?}");
+                assert_eq!(quoted, format!("\"{}\"", s.replace('"', "\"\"")), "{s:?}");
             }
+        }
+        // Quotes first, last, side by side, among other text.
+        for s in ["\"", "\"\"", "\"a", "a\"", "a\"\"b,", "音频\"标签\", x\"", ",\"\"\","] {
+            assert_eq!(cell(Some(s)), format!("\"{}\"", s.replace('"', "\"\"")), "{s:?}");
         }
     }
 }
