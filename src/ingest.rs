@@ -2281,9 +2281,7 @@ fn field<T: Copy>(v: &[(&'static str, Option<T>)], k: &str) -> Option<Option<T>>
     // Names are short: compared here byte by byte, which costs less than
     // a call to `memcmp` for each name of the same length (a sixth of
     // building 400k small-table rows).
-    let same = |n: &str| {
-        n.len() == k.len() && n.bytes().zip(k.bytes()).all(|(a, b)| a == b)
-    };
+    let same = |n: &str| n.len() == k.len() && n.bytes().zip(k.bytes()).all(|(a, b)| a == b);
     v.iter().find(|(n, _)| same(n)).map(|(_, x)| *x)
 }
 

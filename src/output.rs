@@ -1532,8 +1532,20 @@ mod tests {
             }
         }
         // Quotes first, last, side by side, among other text.
-        for s in ["\"", "\"\"", "\"a", "a\"", "a\"\"b,", "音频\"标签\", x\"", ",\"\"\","] {
-            assert_eq!(cell(Some(s)), format!("\"{}\"", s.replace('"', "\"\"")), "{s:?}");
+        for s in [
+            "\"",
+            "\"\"",
+            "\"a",
+            "a\"",
+            "a\"\"b,",
+            "音频\"标签\", x\"",
+            ",\"\"\",",
+        ] {
+            assert_eq!(
+                cell(Some(s)),
+                format!("\"{}\"", s.replace('"', "\"\"")),
+                "{s:?}"
+            );
         }
     }
 }
