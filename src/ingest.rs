@@ -1698,63 +1698,50 @@ pub fn ingest_timed(
     // counts, added in table order, and the first table's error wins, as
     // when they were read one after another.
     let (packages, accounts, subscriptions) = timings.time("small_tables", || {
-        type Read<T> = Result<(Vec<T>, Vec<Reject>, Vec<TableStats>)>;
-        let read_packages = || -> Read<Package> {
-            let (mut rejects, mut stats) = (Vec::new(), Vec::new());
-            let rows = small_table(
+        let read_packages = || {
+            small_table(
                 input,
                 "packages",
                 PACKAGES,
                 true,
                 opts,
-                &mut rejects,
-                &mut stats,
                 Unique {
                     column: "package_id",
                     reason: "duplicate_package_id",
                     key: |p: &Package| p.package_id.clone(),
                 },
                 |row, rej| package_row(catalog, row, rej),
-            )?;
-            Ok((rows, rejects, stats))
+            )
         };
-        let read_accounts = || -> Read<AccountSetting> {
-            let (mut rejects, mut stats) = (Vec::new(), Vec::new());
-            let rows = small_table(
+        let read_accounts = || {
+            small_table(
                 input,
                 "accounts",
                 ACCOUNTS,
                 false,
                 opts,
-                &mut rejects,
-                &mut stats,
                 Unique {
                     column: "product",
                     reason: "duplicate_account_product",
                     key: |a: &AccountSetting| format!("{}\u{0}{}", a.account_id, a.product),
                 },
                 |row, rej| account_row(catalog, row, rej),
-            )?;
-            Ok((rows, rejects, stats))
+            )
         };
-        let read_subscriptions = || -> Read<Subscription> {
-            let (mut rejects, mut stats) = (Vec::new(), Vec::new());
-            let rows = small_table(
+        let read_subscriptions = || {
+            small_table(
                 input,
                 "subscriptions",
                 SUBSCRIPTIONS,
                 false,
                 opts,
-                &mut rejects,
-                &mut stats,
                 Unique {
                     column: "subscription_id",
                     reason: "duplicate_subscription_id",
                     key: |s: &Subscription| s.subscription_id.clone(),
                 },
                 |row, rej| subscription_row(catalog, row, rej),
-            )?;
-            Ok((rows, rejects, stats))
+            )
         };
         let (packages, rest) = rayon::join(read_packages, || -> Result<_> {
             // Subscriptions are not read past an error in accounts, as before.
@@ -1791,12 +1778,12 @@ pub fn ingest_timed(
 
 /// A small table's rows, its rejects and counts added to the run's.
 fn kept_rows<T>(
-    (rows, r, s): (Vec<T>, Vec<Reject>, Vec<TableStats>),
+    (rows, r, s): SmallTable<T>,
     rejects: &mut Vec<Reject>,
     stats: &mut Vec<TableStats>,
 ) -> Vec<T> {
     rejects.extend(r);
-    stats.extend(s);
+    stats.push(s);
     rows
 }
 
@@ -2344,26 +2331,27 @@ struct Unique<T> {
     key: fn(&T) -> String,
 }
 
+/// A small table's typed rows, its rejects and its counts.
+type SmallTable<T> = (Vec<T>, Vec<Reject>, TableStats);
+
 /// Read a small table and build its typed rows; `build` adds its own rejects
 /// and returns a value only for a row with none.
-#[allow(clippy::too_many_arguments)]
 fn small_table<T>(
     dir: &Path,
     name: &str,
     fields: &'static [Field],
     required: bool,
     opts: &IngestOptions,
-    rejects: &mut Vec<Reject>,
-    stats: &mut Vec<TableStats>,
     unique: Unique<T>,
     mut build: impl FnMut(&Row, &mut RowRejects) -> Option<T>,
-) -> Result<Vec<T>> {
+) -> Result<SmallTable<T>> {
+    let mut rejects = Vec::new();
     let Some(table) = scan_table(dir, name, fields, required, opts)? else {
-        stats.push(TableStats {
+        let stats = TableStats {
             table: name.into(),
             ..Default::default()
-        });
-        return Ok(Vec::new());
+        };
+        return Ok((Vec::new(), rejects, stats));
     };
     // Every field's reason only for the rows with a field that fails (a
     // reason is a chain of `when`s and patterns, which polars works out
@@ -2467,15 +2455,15 @@ fn small_table<T>(
             }
         }
     }
-    stats.push(TableStats {
+    let stats = TableStats {
         table: name.into(),
         files: table.files(),
         read: table.read(),
         accepted: out.len() as u64,
         rejected,
         duplicates: 0,
-    });
-    Ok(out)
+    };
+    Ok((out, rejects, stats))
 }
 
 fn currency_list() -> String {
