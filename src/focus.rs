@@ -1149,8 +1149,8 @@ fn digits_needed(d: Decimal) -> u32 {
 }
 
 /// `d` at `scale`, which its row's CSV record was checked to fit first
-/// ([`csv_row`]): should a value not fit all the same, it would be rounded,
-/// so that stops the export.
+/// ([`Record::write`]): should a value not fit all the same, it would be
+/// rounded, so that stops the export.
 fn at_scale(d: Decimal, scale: u32) -> Decimal {
     let mut x = d;
     x.rescale(scale);
@@ -1203,12 +1203,12 @@ struct DecScales {
     pricing: u32,
 }
 
-/// Writes FOCUS records as [`csv_row`] does over [`columns`], field by field
+/// Writes FOCUS records as `csv_row` (tests) does over [`columns`], field by field
 /// in column order: no look-up per cell, the columns reckon never fills
 /// written as their commas, and an instant written as the one before it in
 /// its column is copied (the billing period is the same on every row, and
 /// a line's rows share their charge period). The export's CSV text was
-/// its largest part; a test holds every record to [`csv_row`]'s.
+/// its largest part; a test holds every record to `csv_row`'s.
 struct Record {
     scales: DecScales,
     /// Per time column, the last instant written and its text.
@@ -1240,7 +1240,7 @@ impl Record {
     }
 
     /// One record of `r` with its line end; whether every decimal fits its
-    /// column's scale (as [`csv_row`]).
+    /// column's scale (as `csv_row`).
     fn write(&mut self, r: &FocusRow, buf: &mut Vec<u8>) -> bool {
         let mut fits = true;
         let mut dec = |buf: &mut Vec<u8>, d: Option<Decimal>, scale: u32| {
@@ -1308,8 +1308,10 @@ impl Record {
         buf.push(b',');
         dec(buf, r.pricing_quantity, sc.pricing);
         text(buf, r.pricing_unit.as_deref());
+        // ProviderName and PublisherName: InvoiceIssuerName's text again.
+        let provider = buf.len();
         text(buf, Some(&r.provider_name));
-        text(buf, Some(&r.provider_name));
+        buf.extend_from_within(provider..);
         text(buf, r.region_id.as_deref());
         // RegionName, ResourceId, ResourceName, ResourceType (never filled).
         buf.extend_from_slice(b",,,,");
@@ -1365,7 +1367,7 @@ fn typed_frame(
 }
 
 /// The FOCUS rows as a frame typed for Parquet (Decimal(38, s), Datetime(µs,
-/// UTC), String, Int64); the CSV is written row by row ([`csv_row`]).
+/// UTC), String, Int64); the CSV is written row by row ([`Record`]).
 pub fn focus_frame(rows: &[FocusRow]) -> Result<DataFrame> {
     let cols = columns();
     let scales = Shape::of(&cols, rows).scales(&cols);

@@ -944,7 +944,7 @@ pub fn push_text(buf: &mut Vec<u8>, s: Option<&str>) {
     buf.push(b'"');
     let mut rest = s;
     while let Some(k) = rest.find('"') {
-        buf.extend_from_slice(rest[..=k].as_bytes());
+        buf.extend_from_slice(&rest.as_bytes()[..=k]);
         buf.push(b'"');
         rest = &rest[k + 1..];
     }
