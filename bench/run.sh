@@ -7,6 +7,9 @@
 #   BENCH_SIZES="1000000 10000000 100000000"  BENCH_ACCOUNTS=100000
 #   BENCH_SLICES=8   also close the first size in 8 account slices and check
 #                    that their totals add up to the whole month's (0: skip)
+#   BENCH_REPEAT=1   time each size this many times, the two engines in
+#                    alternation, every run recorded; with more than one, the
+#                    median ratio is printed too (one run here moves 5-10%)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reckon-target}"
@@ -14,6 +17,7 @@ SIZES="${BENCH_SIZES:-1000000 10000000 100000000}"
 ACCOUNTS="${BENCH_ACCOUNTS:-100000}"
 DATA="${BENCH_DATA:-bench/data}"
 SLICES="${BENCH_SLICES:-8}"
+REPEAT="${BENCH_REPEAT:-1}"
 cargo build --release --locked
 RECKON="$CARGO_TARGET_DIR/release/reckon"
 if [ ! -x .venv-bench/bin/python ]; then
@@ -39,24 +43,31 @@ for n in $SIZES; do
       --statement-faults 3 --out "$dir" >&2
     touch "$dir/.done"
   fi
-  : > "$LOG"
-  # Each run starts from no earlier outputs, so that every run times the
-  # same work: replacing an earlier run's 8.4 GB at 100M costs a rerun 3 to
-  # 5 s more on this machine's disk (its blocks are given back), time the
-  # month itself does not need.
-  rm -rf "$dir/out" "$dir/duckdb.parquet"
-  read -r d_wall d_rss < <(measure .venv-bench/bin/python bench/duckdb_baseline.py "$dir/usage" "$dir/duckdb.parquet")
-  read -r r_wall r_rss < <(measure "$RECKON" run --quiet --period 2026-10 --input "$dir" --out "$dir/out" \
-    --statement "$dir/statement.csv" --fail-on none)
-  grep -q "^reckon 2026-10: " "$LOG" || { echo "reckon run failed, see $LOG" >&2; cat "$LOG" >&2; exit 1; }
-  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  ratio=$(python3 -c "print(f'{$r_wall/$d_wall:.2f}' if $d_wall > 0 else '')")
-  for row in "duckdb $d_wall $d_rss 1.00" "reckon $r_wall $r_rss $ratio"; do
-    set -- $row
-    eps=$(python3 -c "print(int($n/$2) if $2 > 0 else 0)")
-    echo "$now,$1,$n,$ACCOUNTS,$2,$eps,$(( $3 / 1024 )),$4" >> "$results"
-    printf '%-7s %12s %9s %14s %12s %8s\n' "$1" "$n" "$2" "$eps" "$(( $3 / 1024 ))" "$4"
+  ratios=()
+  for _ in $(seq "$REPEAT"); do
+    : > "$LOG"
+    # Each run starts from no earlier outputs, so that every run times the
+    # same work: replacing an earlier run's 8.4 GB at 100M costs a rerun 3 to
+    # 5 s more on this machine's disk (its blocks are given back), time the
+    # month itself does not need.
+    rm -rf "$dir/out" "$dir/duckdb.parquet"
+    read -r d_wall d_rss < <(measure .venv-bench/bin/python bench/duckdb_baseline.py "$dir/usage" "$dir/duckdb.parquet")
+    read -r r_wall r_rss < <(measure "$RECKON" run --quiet --period 2026-10 --input "$dir" --out "$dir/out" \
+      --statement "$dir/statement.csv" --fail-on none)
+    grep -q "^reckon 2026-10: " "$LOG" || { echo "reckon run failed, see $LOG" >&2; cat "$LOG" >&2; exit 1; }
+    now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    ratio=$(python3 -c "print(f'{$r_wall/$d_wall:.2f}' if $d_wall > 0 else '')")
+    ratios+=("$ratio")
+    for row in "duckdb $d_wall $d_rss 1.00" "reckon $r_wall $r_rss $ratio"; do
+      set -- $row
+      eps=$(python3 -c "print(int($n/$2) if $2 > 0 else 0)")
+      echo "$now,$1,$n,$ACCOUNTS,$2,$eps,$(( $3 / 1024 )),$4" >> "$results"
+      printf '%-7s %12s %9s %14s %12s %8s\n' "$1" "$n" "$2" "$eps" "$(( $3 / 1024 ))" "$4"
+    done
   done
+  if [ "$REPEAT" -gt 1 ]; then
+    python3 -c "import statistics, sys; r = sorted(map(float, sys.argv[1:])); print(f'  ratio over {len(r)} runs: median {statistics.median(r):.2f}, from {r[0]:.2f} to {r[-1]:.2f}')" "${ratios[@]}"
+  fi
   python3 - "$dir/out/manifest.json" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
