@@ -1163,16 +1163,12 @@ fn decimal_reason(text: &Expr) -> Expr {
 /// when absent or blank) and the parsed column of its kind (null when the
 /// text does not parse). Reasons come later, from these columns only, and
 /// only for rows that fail ([`field_ok`], [`field_reason`]).
-fn parsed_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Vec<Expr> {
-    parsed_exprs_with(fld, dtype, opts, true)
-}
-
-/// [`parsed_exprs`]; with `micro` false, a decimal's parsed column only
-/// tells whether its text is a plain decimal (0 if so, else null): the
-/// small tables read their decimals from the text, and working out the
-/// micro-units (two pattern extractions per value) was a seventh of
-/// reading them.
-fn parsed_exprs_with(
+///
+/// With `micro` false, a decimal's parsed column only tells whether its
+/// text is a plain decimal (0 if so, else null): the small tables read
+/// their decimals from the text, and working out the micro-units (two
+/// pattern extractions per value) was a seventh of reading them.
+fn parsed_exprs(
     fld: &Field,
     dtype: Option<&DataType>,
     opts: &IngestOptions,
@@ -1278,7 +1274,7 @@ fn fast_exprs(fld: &Field, dtype: Option<&DataType>, opts: &IngestOptions) -> Ve
         // Text fields, text columns, times and wide decimals: the usual
         // expressions, with a non-text field's text swapped for its raw
         // column (the text is rebuilt from it for failing rows only).
-        let mut v = parsed_exprs(fld, dtype, opts);
+        let mut v = parsed_exprs(fld, dtype, opts, true);
         if fld.kind != Kind::Text {
             v[0] = match dtype {
                 None => null_str(),
@@ -1520,12 +1516,12 @@ impl Table {
 }
 
 /// Normalise one file: row position, then the expressions of every field
-/// (decimals checked, not converted: [`parsed_exprs_with`]; the usage scan
+/// (decimals checked, not converted: [`parsed_exprs`]; the usage scan
 /// makes its own).
 fn normalize(src: &Source, fidx: i64, fields: &[Field], opts: &IngestOptions) -> LazyFrame {
     let exprs = fields
         .iter()
-        .flat_map(|fld| parsed_exprs_with(fld, src.schema.get(fld.name), opts, false));
+        .flat_map(|fld| parsed_exprs(fld, src.schema.get(fld.name), opts, false));
     indexed(src, fidx, exprs)
 }
 
