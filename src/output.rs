@@ -352,11 +352,39 @@ impl Table<'_> {
     }
 }
 
-/// A directory being written; [`Staging::commit`] renames it into place.
+/// A directory being written; [`Staging::commit`] makes it durable and
+/// renames it into place.
 pub struct Staging {
     pub dir: PathBuf,
     target: PathBuf,
     _lock: File,
+    /// Files being made durable on a thread of their own
+    /// ([`Staging::sync_written`]).
+    syncing: std::sync::Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
+}
+
+/// `fsync` every file in `dir` (each one's data and size; for a file already
+/// synced, or written with `O_DIRECT` and not grown since, this is cheap).
+fn sync_files(dir: &Path) -> std::io::Result<()> {
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    for path in names {
+        if path.is_file() {
+            File::open(&path)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+/// `fsync` a directory, so that the names in it (a rename into it) last.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 impl Staging {
@@ -395,7 +423,23 @@ impl Staging {
             dir,
             target: target.to_path_buf(),
             _lock: lock,
+            syncing: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Start making the files written so far durable, on a thread of its
+    /// own, while the run goes on (reconciliation, on both cores); the
+    /// flush of the file system's journal that the first `fsync` waits on
+    /// (0.2 to 0.7 s after a month's writes on this machine's disk) is then
+    /// not on the run's path. [`Staging::commit`] waits for it.
+    pub fn sync_written(&self) {
+        let dir = self.dir.clone();
+        let handle = std::thread::spawn(move || sync_files(&dir));
+        let mut slot = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(earlier) = slot.replace(handle) {
+            // An earlier sync still running: its result still counts.
+            let _ = earlier.join();
+        }
     }
 
     /// Write a table as `NAME.parquet` and `NAME.csv`, one row group (Parquet)
@@ -471,18 +515,35 @@ impl Staging {
         Ok(())
     }
 
-    /// Write a small text file (manifest, notes).
+    /// Write a small text file (manifest, notes); made durable by
+    /// [`Staging::commit`].
     pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
         let path = self.dir.join(name);
         let mut f = File::create(&path).map_err(|e| out_err(&path, e))?;
         f.write_all(text.as_bytes())
             .map_err(|e| out_err(&path, e))?;
-        f.sync_all().map_err(|e| out_err(&path, e))?;
         Ok(())
     }
 
-    /// Move the finished directory into place, replacing an earlier run.
+    /// Make every file durable (`fsync`), then the directory, then move it
+    /// into place, replacing an earlier run, and make the rename durable:
+    /// after a power cut the month is either the old one or the whole new
+    /// one.
     pub fn commit(self) -> Result<PathBuf> {
+        let t = std::time::Instant::now();
+        let earlier = self
+            .syncing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = earlier {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked")))
+                .map_err(|e| out_err(&self.dir, e))?;
+        }
+        sync_files(&self.dir).map_err(|e| out_err(&self.dir, e))?;
+        sync_dir(&self.dir).map_err(|e| out_err(&self.dir, e))?;
+        tracing::info!(seconds = t.elapsed().as_secs_f64(), "outputs synced");
         let target = self.target.clone();
         if target.exists() {
             let old = self.dir.with_extension("old");
@@ -492,6 +553,11 @@ impl Staging {
         } else {
             fs::rename(&self.dir, &target).map_err(|e| out_err(&target, e))?;
         }
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        sync_dir(parent).map_err(|e| out_err(parent, e))?;
         Ok(target)
     }
 }
@@ -1094,6 +1160,39 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_commit_holds_files_written_before_and_after_the_early_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("month");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("old.csv"), "earlier run").unwrap();
+        let staging = Staging::begin(&out).unwrap();
+        staging.write_text("a.csv", "written before\n").unwrap();
+        staging.sync_written();
+        staging.write_text("b.csv", "written after\n").unwrap();
+        // A second early sync waits for the first.
+        staging.sync_written();
+        staging.write_text("c.csv", "written last\n").unwrap();
+        assert_eq!(staging.commit().unwrap(), out);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["month"]);
+        let mut files: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["a.csv", "b.csv", "c.csv"]);
+        assert_eq!(
+            std::fs::read_to_string(out.join("b.csv")).unwrap(),
+            "written after\n"
+        );
     }
 
     #[test]

@@ -499,6 +499,8 @@ pub fn run(opts: &RunOptions) -> Result<Summary> {
     })?;
     timings.part("write.tables", tables_s);
     timings.part("write.focus", focus_s);
+    // Made durable on a thread of its own while the statement is reconciled.
+    staging.sync_written();
     // Written: from here on the lines are needed only as reconciliation's
     // figures, so they are handed over (not copied) before the statement is read.
     let line_count = month.lines.len();
