@@ -1197,7 +1197,13 @@ fn packed_groups(lf: LazyFrame) -> PolarsResult<DataFrame> {
         )?
         .collect_with_engine(Engine::Streaming)?;
     let scatter = std::mem::take(&mut *scatter.lock().unwrap_or_else(|e| e.into_inner()));
-    group_frame(&scatter.groups())
+    let t = std::time::Instant::now();
+    let groups = scatter.groups();
+    tracing::info!(
+        seconds = t.elapsed().as_secs_f64(),
+        "reduce: partitions summed"
+    );
+    group_frame(&groups)
 }
 
 /// The frame of [`packed_groups`] from the groups of each partition.
