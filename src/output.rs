@@ -358,22 +358,23 @@ pub struct Staging {
     pub dir: PathBuf,
     target: PathBuf,
     _lock: File,
-    /// Files being made durable on a thread of their own
-    /// ([`Staging::sync_written`]).
-    syncing: std::sync::Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
+    /// Files being made durable on threads of their own
+    /// ([`Staging::sync_written`]), joined by [`Staging::commit`].
+    syncing: std::sync::Mutex<Vec<std::thread::JoinHandle<Result<()>>>>,
 }
 
 /// `fsync` every file in `dir` (each one's data and size; for a file already
-/// synced, or written with `O_DIRECT` and not grown since, this is cheap).
-fn sync_files(dir: &Path) -> std::io::Result<()> {
-    let mut names: Vec<PathBuf> = fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
+/// synced, or written with `O_DIRECT` and not grown since, this is cheap);
+/// an error names the file.
+fn sync_files(dir: &Path) -> Result<()> {
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)
+        .and_then(|d| d.map(|e| e.map(|e| e.path())).collect())
+        .map_err(|e| out_err(dir, e))?;
     names.sort();
-    for path in names {
-        if path.is_file() {
-            File::open(&path)?.sync_all()?;
-        }
+    for path in names.into_iter().filter(|p| p.is_file()) {
+        File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| out_err(&path, e))?;
     }
     Ok(())
 }
@@ -423,7 +424,7 @@ impl Staging {
             dir,
             target: target.to_path_buf(),
             _lock: lock,
-            syncing: std::sync::Mutex::new(None),
+            syncing: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -431,15 +432,16 @@ impl Staging {
     /// own, while the run goes on (reconciliation, on both cores); the
     /// flush of the file system's journal that the first `fsync` waits on
     /// (0.2 to 0.7 s after a month's writes on this machine's disk) is then
-    /// not on the run's path. [`Staging::commit`] waits for it.
+    /// not on the run's path. [`Staging::commit`] waits for it and fails
+    /// with its error, if any: a failed `fsync` is reported once, and a
+    /// second `fsync` of the same file may then succeed without the data.
     pub fn sync_written(&self) {
         let dir = self.dir.clone();
         let handle = std::thread::spawn(move || sync_files(&dir));
-        let mut slot = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(earlier) = slot.replace(handle) {
-            // An earlier sync still running: its result still counts.
-            let _ = earlier.join();
-        }
+        self.syncing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
     }
 
     /// Write a table as `NAME.parquet` and `NAME.csv`, one row group (Parquet)
@@ -531,17 +533,16 @@ impl Staging {
     /// one.
     pub fn commit(self) -> Result<PathBuf> {
         let t = std::time::Instant::now();
-        let earlier = self
-            .syncing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(h) = earlier {
-            h.join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked")))
-                .map_err(|e| out_err(&self.dir, e))?;
+        let earlier = std::mem::take(&mut *self.syncing.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in earlier {
+            h.join().unwrap_or_else(|_| {
+                Err(out_err(
+                    &self.dir,
+                    std::io::Error::other("the thread syncing the outputs panicked"),
+                ))
+            })?;
         }
-        sync_files(&self.dir).map_err(|e| out_err(&self.dir, e))?;
+        sync_files(&self.dir)?;
         sync_dir(&self.dir).map_err(|e| out_err(&self.dir, e))?;
         tracing::info!(seconds = t.elapsed().as_secs_f64(), "outputs synced");
         let target = self.target.clone();
@@ -1172,7 +1173,7 @@ mod tests {
         staging.write_text("a.csv", "written before\n").unwrap();
         staging.sync_written();
         staging.write_text("b.csv", "written after\n").unwrap();
-        // A second early sync waits for the first.
+        // A second early sync, perhaps while the first still runs.
         staging.sync_written();
         staging.write_text("c.csv", "written last\n").unwrap();
         assert_eq!(staging.commit().unwrap(), out);
